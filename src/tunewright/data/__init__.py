@@ -1,0 +1,1 @@
+"""Data stages: checks, audit, split. Every stage consumes and yields Examples."""

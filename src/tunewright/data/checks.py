@@ -1,0 +1,144 @@
+"""The Check interface and the first registered checks.
+
+A check looks at all examples and returns one :class:`Verdict` per example it has an opinion on: keep, or
+flag with a reason and a score. The audit keeps every verdict, quarantines flagged examples with their
+reasons and counts reasons (STYLE.md #3). New checks register by name (STYLE.md #7).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from tunewright.records import Example, content_hash
+
+
+@dataclass
+class Verdict:
+    index: int  # position in the examples list (ids are content hashes, so exact copies share one)
+    keep: bool
+    reason: str = ""
+    score: float = 1.0
+    detail: str = ""
+
+
+@dataclass
+class CheckContext:
+    """What checks may need beyond the examples: the chat instruction, a tokenizer, thresholds."""
+
+    system_prompt: str | None = None
+    tokenizer: Any = None
+    max_seq_tokens: int = 1024
+    drop_exact_duplicates: bool = True
+    drop_conflicts: bool = True
+    token_lengths: dict[int, int] = field(default_factory=dict)  # index -> tokens, filled by token_length
+
+
+class Check(Protocol):
+    name: str
+
+    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]: ...
+
+
+CHECKS: dict[str, Callable[[], Check]] = {}
+
+
+def register_check(name: str):
+    def deco(cls):
+        cls.name = name
+        CHECKS[name] = cls
+        return cls
+
+    return deco
+
+
+def duplicate_key(ex: Example, system_prompt: str | None) -> str:
+    """Identity of the example as it will be trained: the chat after the system prompt is applied."""
+    return content_hash(ex.to_chat(system_prompt))
+
+
+@register_check("schema")
+class SchemaCheck:
+    """Chat structure: optional system first, then user/assistant alternating, ending with assistant; no empty turn."""
+
+    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+        out = []
+        for i_ex, ex in enumerate(examples):
+            msgs = ex.to_chat(ctx.system_prompt)
+            body = msgs[1:] if msgs and msgs[0]["role"] == "system" else msgs
+            problem = ""
+            for i, m in enumerate(body):
+                want = "user" if i % 2 == 0 else "assistant"
+                if m["role"] != want:
+                    problem = f"turn {i}: expected {want}, got {m['role']}"
+                    break
+                if not m["content"].strip():
+                    problem = f"turn {i} ({m['role']}) is empty"
+                    break
+            if not problem and (not body or body[-1]["role"] != "assistant"):
+                problem = "conversation does not end with an assistant answer"
+            out.append(Verdict(i_ex, not problem, "schema" if problem else "", 1.0, problem))
+        return out
+
+
+@register_check("exact_duplicate")
+class ExactDuplicateCheck:
+    """The same example again (after the configured system prompt): the first copy is kept."""
+
+    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+        first: dict[str, Example] = {}
+        out = []
+        for i, ex in enumerate(examples):
+            key = duplicate_key(ex, ctx.system_prompt)
+            if key in first:
+                out.append(Verdict(i, not ctx.drop_exact_duplicates, "exact_duplicate", 1.0,
+                                   f"same as {first[key].source}"))
+            else:
+                first[key] = ex
+        return out
+
+
+@register_check("conflicting_duplicate")
+class ConflictingDuplicateCheck:
+    """The same input with different answers: nobody knows which is right, so every member is flagged."""
+
+    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, ex in enumerate(examples):
+            groups[ex.input_key()].append(i)
+        out = []
+        for members in groups.values():
+            answers = {examples[i].answer().strip() for i in members}
+            if len(answers) < 2:
+                continue
+            where = ", ".join(examples[i].source for i in members[:5])
+            for i in members:
+                out.append(Verdict(i, not ctx.drop_conflicts, "conflicting_duplicate", 1.0,
+                                   f"{len(answers)} different answers for one input at {where}"))
+        return out
+
+
+def chat_token_length(tokenizer, messages: list[dict[str, str]]) -> int:
+    text = tokenizer.apply_chat_template(messages, tokenize=False)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@register_check("token_length")
+class TokenLengthCheck:
+    """Length in the target model's tokens, chat template included; longer than max_seq_tokens is flagged."""
+
+    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+        if ctx.tokenizer is None:
+            return []
+        out = []
+        for i, ex in enumerate(examples):
+            n = chat_token_length(ctx.tokenizer, ex.to_chat(ctx.system_prompt))
+            ctx.token_lengths[i] = n
+            if n > ctx.max_seq_tokens:
+                out.append(Verdict(i, False, "too_long", n / ctx.max_seq_tokens,
+                                   f"{n} tokens > max_seq_tokens {ctx.max_seq_tokens}"))
+        return out
+
+
+DEFAULT_CHECKS = ["schema", "exact_duplicate", "conflicting_duplicate", "token_length"]

@@ -1,0 +1,1 @@
+"""Evaluation: task metrics, batched generation, the general suite (forgetting)."""

@@ -1,0 +1,117 @@
+"""The evaluation stage: task metric on the test split, held-out loss, and the general suite.
+
+Predictions are written (atomically) before any metric is computed, so a crash in scoring loses no
+generation work; the metrics are then computed from the saved file, the same way a reader would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from tunewright.config import Config
+from tunewright.evaluation.generate import generate
+from tunewright.evaluation.loss import sum_nll
+from tunewright.evaluation.suites import run_general_suite
+from tunewright.evaluation.tasks import make_task
+from tunewright.project import Run, read_json, write_json
+from tunewright.records import Example, write_jsonl
+from tunewright.training.formats import encode_examples, prompt_ids
+
+
+class LabelError(ValueError):
+    pass
+
+
+def gold_entities(task, examples: list[Example]) -> list:
+    golds, bad = [], []
+    for ex in examples:
+        g = task.parse(ex.answer())
+        if g is None:
+            bad.append(f"{ex.source}: answer {ex.answer()[:80]!r}")
+        golds.append(g)
+    if bad:
+        raise LabelError(f"{len(bad)} test answer(s) the task '{task.cfg.type}' cannot parse (field: the "
+                         "assistant answer / 'ideal'):\n  " + "\n  ".join(bad[:5]))
+    return golds
+
+
+def score_predictions(cfg: Config, predictions_path: Path) -> dict:
+    """Recompute the task metric from a saved predictions file (the report's numbers come from here)."""
+    task = make_task(cfg.task)
+    rows = [json.loads(line) for line in open(predictions_path, encoding="utf-8") if line.strip()]
+    preds, golds, unparseable = [], [], 0
+    for r in rows:
+        p = task.parse(r["output"])
+        if p is None:
+            unparseable += 1
+            p = []
+        preds.append([tuple(e) for e in p])
+        golds.append([tuple(e) for e in task.parse(r["gold"])])
+    m = task.score(preds, golds)
+    return {"metric": task.metric, "value": m[task.metric], **m, "n": len(rows), "unparseable": unparseable}
+
+
+def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: list[Example],
+                   validation: list[Example]) -> dict:
+    """Evaluate ``model`` (``which`` = 'base' or 'tuned'); write eval/<which>/ and return the metrics."""
+    out_dir = run.eval_dir / which
+    task = make_task(cfg.task)
+    if cfg.task.max_test_examples is not None:
+        test = test[: cfg.task.max_test_examples]
+    if not test:
+        raise ValueError("the test split is empty: nothing to evaluate (check split.test_fraction or data.test_files)")
+    golds = gold_entities(task, test)
+    timings = {}
+
+    t0 = time.perf_counter()
+    prompts = [prompt_ids(tokenizer, ex.to_chat(cfg.data.system_prompt)[:-1]) for ex in test]
+    outputs = generate(model, tokenizer, prompts, cfg.task.max_new_tokens, cfg.task.batch_size,
+                       desc=f"{which}: generate")
+    timings["generate"] = round(time.perf_counter() - t0, 2)
+    pred_rows = []
+    for ex, out, gold in zip(test, outputs, golds):
+        parsed = task.parse(out)
+        pred_rows.append({
+            "id": ex.id, "source": ex.source, "output": out, "gold": ex.answer(),
+            "parsed": parsed, "parse_ok": parsed is not None,
+            **task.score_one(parsed or [], gold),
+        })
+    write_jsonl(out_dir / "predictions.jsonl", pred_rows)
+    task_metrics = score_predictions(cfg, out_dir / "predictions.jsonl")
+
+    heldout = None
+    if validation:
+        t0 = time.perf_counter()
+        enc = encode_examples(tokenizer, [ex.to_chat(cfg.data.system_prompt) for ex in validation],
+                              cfg.training.max_seq_tokens)
+        total, count, _ = sum_nll(model, enc.rows, tokenizer.pad_token_id, cfg.general.batch_size,
+                                  desc=f"{which}: held-out loss")
+        heldout = {"loss": total / count, "tokens": count, "n": len(enc.rows)}
+        timings["heldout_loss"] = round(time.perf_counter() - t0, 2)
+
+    general = {}
+    if cfg.general.enabled:
+        t0 = time.perf_counter()
+        for r in run_general_suite(model, tokenizer, cfg.general):
+            general[r.name] = {"metric": r.metric, "value": r.value, "n": r.n, "higher_is_better": r.higher_is_better}
+            write_jsonl(out_dir / f"general_{r.name}.jsonl", r.items)
+        timings["general"] = round(time.perf_counter() - t0, 2)
+
+    metrics = {"which": which, "task": task_metrics, "heldout": heldout, "general": general, "timings": timings}
+    write_json(out_dir / "metrics.json", metrics)
+    run.record_artifact(f"eval_{which}", *sorted(out_dir.iterdir()))
+    return metrics
+
+
+def load_eval(run: Run, which: str) -> dict | None:
+    p = run.eval_dir / which / "metrics.json"
+    return read_json(p) if p.exists() else None
+
+
+def relative_change(base: float, tuned: float) -> float | None:
+    if base == 0 or not math.isfinite(base):
+        return None
+    return (tuned - base) / abs(base)

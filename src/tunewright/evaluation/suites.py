@@ -1,0 +1,113 @@
+"""The general suite: what the model could do before the fine-tune, measured again after it.
+
+Two tasks by default: perplexity on general English text (the first paragraphs of each configured file;
+the rest of each file is left for replay, so a forgetting score is never measured on trained text), and
+accuracy on an MMLU subset scored by the log-likelihood of the answer letter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from tunewright.assets import resolve_path
+from tunewright.config import GeneralSection
+from tunewright.evaluation.loss import sum_nll
+
+LETTERS = ["A", "B", "C", "D"]
+
+
+@dataclass
+class GeneralTaskResult:
+    name: str
+    metric: str
+    value: float
+    n: int
+    higher_is_better: bool
+    items: list[dict]
+
+
+def load_general_paragraphs(cfg: GeneralSection) -> list[dict]:
+    """The first ``perplexity_paragraphs`` paragraphs of each text file, with their file:line."""
+    out = []
+    for f in cfg.text_files:
+        path = resolve_path(f)
+        taken = 0
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, start=1):
+                if taken >= cfg.perplexity_paragraphs:
+                    break
+                taken += 1
+                rec = json.loads(line)
+                text = rec.get(cfg.text_field)
+                if not isinstance(text, str) or not text.strip():
+                    raise ValueError(f"{f}:{n}: field '{cfg.text_field}' missing or empty")
+                out.append({"file": f, "line": n, "text": text.strip()})
+    return out
+
+
+def perplexity_task(model, tokenizer, cfg: GeneralSection) -> GeneralTaskResult:
+    paras = load_general_paragraphs(cfg)
+    rows = []
+    for p in paras:
+        ids = tokenizer(p["text"], add_special_tokens=False)["input_ids"][: cfg.max_seq_tokens]
+        rows.append({"input_ids": ids, "labels": list(ids)})
+    total, count, per_row = sum_nll(model, rows, tokenizer.pad_token_id, cfg.batch_size, desc="general perplexity")
+    items = [{"source": f"{p['file']}:{p['line']}", "nll": round(v, 5)} for p, v in zip(paras, per_row)]
+    return GeneralTaskResult("general_perplexity", "perplexity", math.exp(total / count), len(rows), False, items)
+
+
+def load_mmlu(cfg: GeneralSection) -> list[dict]:
+    path = resolve_path(cfg.mmlu_file)
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if len(out) >= cfg.mmlu_questions:
+                break
+            rec = json.loads(line)
+            if not isinstance(rec.get("question"), str) or rec.get("answer") not in LETTERS:
+                raise ValueError(f"{cfg.mmlu_file}:{n}: needs a 'question' string and an 'answer' letter A-D")
+            out.append({"source": f"{cfg.mmlu_file}:{n}", "question": rec["question"], "answer": rec["answer"]})
+    return out
+
+
+@torch.no_grad()
+def mmlu_task(model, tokenizer, cfg: GeneralSection) -> GeneralTaskResult:
+    """Zero-shot: the question ends in 'Answer:'; the choice is the letter with the highest next-token log-prob."""
+    qs = load_mmlu(cfg)
+    letter_ids = []
+    for L in LETTERS:
+        ids = tokenizer(" " + L, add_special_tokens=False)["input_ids"]
+        letter_ids.append(ids[-1])
+    device = next(model.parameters()).device
+    items = []
+    for start in tqdm(range(0, len(qs), cfg.batch_size), desc="general mmlu", unit="batch"):
+        batch = qs[start : start + cfg.batch_size]
+        enc = [tokenizer(q["question"], add_special_tokens=False)["input_ids"] for q in batch]
+        width = max(len(e) for e in enc)
+        ids = torch.full((len(enc), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, e in enumerate(enc):  # left padding: the last position is the next-token position for every row
+            ids[r, width - len(e):] = torch.tensor(e)
+            mask[r, width - len(e):] = 1
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, -1].float()
+        logp = torch.log_softmax(logits, dim=-1)[:, letter_ids]  # (B, 4)
+        for q, row in zip(batch, logp):
+            pred = LETTERS[int(row.argmax())]
+            items.append({"source": q["source"], "answer": q["answer"], "pred": pred, "correct": pred == q["answer"],
+                          "logprobs": [round(float(x), 4) for x in row]})
+    acc = sum(i["correct"] for i in items) / len(items)
+    return GeneralTaskResult("mmlu", "accuracy", acc, len(items), True, items)
+
+
+GENERAL_TASKS: dict[str, Callable] = {"general_perplexity": perplexity_task, "mmlu": mmlu_task}
+
+
+def run_general_suite(model, tokenizer, cfg: GeneralSection) -> list[GeneralTaskResult]:
+    names = ["general_perplexity"] + (["mmlu"] if cfg.mmlu_file else [])
+    return [GENERAL_TASKS[n](model, tokenizer, cfg) for n in names]

@@ -1,0 +1,157 @@
+"""The stages wired together. Each ``stage_*`` is a plain function on a config and a run directory; the CLI
+and ``tunewright run`` / ``tunewright demo`` only call these."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunewright.config import Config, config_to_dict
+from tunewright.data.audit import AuditResult, audit_data
+from tunewright.data.split import SplitResult, split_examples, write_split
+from tunewright.models import ResolvedModel, load_adapter_model, load_model, load_tokenizer, resolve_model
+from tunewright.project import Run, create_run, file_sha256, register_run, write_json
+from tunewright.records import read_examples
+
+# The demo runs on the built-in defaults (SmolLM2-135M-Instruct, ner_finance); these keep it within its time
+# budget on a 2-core CPU (~200 trained tokens/s). --quick is the test-sized variant.
+DEMO_OVERRIDES = ["project.name=demo", "training.max_steps=60"]
+QUICK_OVERRIDES = [
+    "project.name=demo-quick",
+    "training.max_steps=12",
+    "training.logging_steps=2",
+    "task.max_test_examples=24",
+    "general.perplexity_paragraphs=8",
+    "general.mmlu_questions=24",
+]
+
+
+def demo_overrides(quick: bool) -> list[str]:
+    return list(QUICK_OVERRIDES if quick else DEMO_OVERRIDES)
+
+
+class GateFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class Session:
+    """Per-process cache of the resolved model and tokenizer, shared by the stages of one run."""
+
+    cfg: Config
+    resolved: ResolvedModel | None = None
+    tokenizer: object = None
+    extra: dict = field(default_factory=dict)
+
+    def model_ref(self) -> ResolvedModel:
+        if self.resolved is None:
+            self.resolved = resolve_model(self.cfg.model)
+        return self.resolved
+
+    def tok(self):
+        if self.tokenizer is None:
+            self.tokenizer = load_tokenizer(self.model_ref(), self.cfg.model)
+        return self.tokenizer
+
+
+def runs_dir(cfg: Config) -> Path:
+    return Path(cfg.resolve(cfg.project.runs_dir))
+
+
+def new_run(cfg: Config) -> Run:
+    return create_run(runs_dir(cfg), cfg.project.name, config_to_dict(cfg),
+                      seeds={"split": cfg.split.seed, "training": cfg.training.seed}, cwd=cfg.base_dir)
+
+
+def stage_audit(cfg: Config, run: Run, session: Session | None = None) -> AuditResult:
+    session = session or Session(cfg)
+    with run.stage("audit"):
+        result = audit_data(cfg, run.data_dir, tokenizer=session.tok())
+        hashes = {}
+        from tunewright.assets import resolve_path
+
+        for f in [*cfg.data.train_files, *cfg.data.test_files]:
+            hashes[f] = file_sha256(resolve_path(cfg.resolve(f)))
+        run.update_manifest(data_hashes=hashes, audit=result.summary)
+        run.record_artifact("audit", run.data_dir / "clean.jsonl", run.data_dir / "quarantine.jsonl",
+                            run.data_dir / "audit.json")
+    if not result.passed:
+        raise GateFailed(f"data audit gate failed: only {result.summary['gate']['used_fraction']:.0%} of records "
+                         f"usable (min {cfg.audit.min_usable_fraction:.0%}); see {run.data_dir / 'quarantine.jsonl'}")
+    return result
+
+
+def stage_split(cfg: Config, run: Run) -> SplitResult:
+    with run.stage("split"):
+        clean = read_examples(run.data_dir / "clean.jsonl")
+        test_path = run.data_dir / "test_clean.jsonl"
+        test = read_examples(test_path) if test_path.exists() else None
+        result = split_examples(clean, cfg.split, test)
+        paths = write_split(result, run.data_dir)
+        run.update_manifest(split=result.counts())
+        run.record_artifact("split", *paths.values())
+    return result
+
+
+def _load_split(run: Run, name: str):
+    path = run.data_dir / f"{name}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; run 'tunewright split' for this run first")
+    return read_examples(path)
+
+
+def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None) -> dict:
+    from tunewright.evaluation.evaluate import evaluate_model
+
+    session = session or Session(cfg)
+    if which == "tuned" and not (run.model_dir / "adapter_config.json").exists():
+        raise FileNotFoundError(f"{run.model_dir}: no trained adapter; run 'tunewright train' for this run first")
+    with run.stage(f"eval_{which}"):
+        ref, tok = session.model_ref(), session.tok()
+        model = load_model(ref, cfg.model) if which == "base" else load_adapter_model(ref, cfg.model, run.model_dir)
+        metrics = evaluate_model(cfg, run, which, model, tok, _load_split(run, "test"), _load_split(run, "validation"))
+        del model
+    return metrics
+
+
+def stage_train(cfg: Config, run: Run, session: Session | None = None):
+    from tunewright.training.trainer import train_model
+
+    session = session or Session(cfg)
+    with run.stage("train"):
+        model = load_model(session.model_ref(), cfg.model)
+        result = train_model(cfg, run, _load_split(run, "train"), model, session.tok())
+        write_json(run.path / "train_result.json", result.to_json())
+        run.update_manifest(training={k: v for k, v in result.to_json().items() if k != "loss_curve"})
+        run.record_artifact("train", run.model_dir, run.path / "train_result.json")
+        del model
+    return result
+
+
+def stage_report(cfg: Config, run: Run) -> dict:
+    from tunewright.reporting.report import write_report
+
+    with run.stage("report"):
+        report = write_report(run)
+        run.record_artifact("report", run.path / "report.json", run.path / "report.html")
+    register_run(runs_dir(cfg), run, status="done", headline=report.get("headline"))
+    return report
+
+
+def run_all(cfg: Config, run: Run | None = None) -> tuple[Run, dict]:
+    """Every stage from one config into one run directory: audit, split, base eval, train, eval, report."""
+    run = run or new_run(cfg)
+    session = Session(cfg)
+    t0 = time.perf_counter()
+    with run.stage("load_model"):
+        session.model_ref()
+        session.tok()
+    stage_audit(cfg, run, session)
+    stage_split(cfg, run)
+    stage_eval(cfg, run, "base", session)
+    stage_train(cfg, run, session)
+    stage_eval(cfg, run, "tuned", session)
+    run.update_manifest(wall_seconds=round(time.perf_counter() - t0, 1))
+    report = stage_report(cfg, run)
+    return run, report

@@ -1,0 +1,209 @@
+"""Project and run directories: the manifest, atomic writes and the run registry (SQLite)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import secrets
+import sqlite3
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+PACKAGES = ["tunewright", "torch", "transformers", "peft", "accelerate", "datasets", "safetensors", "gguf", "pydantic"]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_commit(cwd: Path) -> str | None:
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+class Run:
+    """One run directory: ``manifest.json``, ``data/``, ``model/``, ``metrics.jsonl``, ``report.*``."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.manifest_path = self.path / "manifest.json"
+
+    # -- layout ---------------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.path / "eval"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    # -- manifest -------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            raise FileNotFoundError(f"{self.path}: not a run directory (no manifest.json)")
+        return read_json(self.manifest_path)
+
+    def update_manifest(self, **fields: Any) -> dict[str, Any]:
+        m = self.manifest()
+        for k, v in fields.items():
+            if isinstance(v, dict) and isinstance(m.get(k), dict):
+                m[k].update(v)
+            else:
+                m[k] = v
+        write_json(self.manifest_path, m)
+        return m
+
+    def record_artifact(self, stage: str, *paths: Path) -> None:
+        m = self.manifest()
+        arts = m.setdefault("artifacts", {})
+        arts[stage] = sorted({*arts.get(stage, []), *(str(Path(p).relative_to(self.path)) for p in paths)})
+        write_json(self.manifest_path, m)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage and record its duration (and failure) in the manifest and the registry."""
+        t0 = time.perf_counter()
+        self.update_manifest(status=f"running:{name}")
+        try:
+            yield
+        except BaseException as e:
+            self.update_manifest(status=f"failed:{name}", error=f"{type(e).__name__}: {e}"[:2000])
+            raise
+        finally:
+            self.update_manifest(timings={name: round(time.perf_counter() - t0, 3)})
+        self.update_manifest(status=f"done:{name}")
+
+    def log_metric(self, row: dict[str, Any]) -> None:
+        """Append one line to metrics.jsonl (append of a full line; readers skip a torn last line)."""
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def create_run(runs_dir: Path, name: str, config: dict[str, Any], seeds: dict[str, int], cwd: Path | None = None) -> Run:
+    """Make a fresh run directory (never reusing one) with its manifest, and register it."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40]
+    while True:
+        path = runs_dir / f"{stamp}-{safe}-{secrets.token_hex(3)}"
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+    run = Run(path)
+    write_json(
+        run.manifest_path,
+        {
+            "run_id": run.id,
+            "created": dt.datetime.now().isoformat(timespec="seconds"),
+            "status": "created",
+            "config": config,
+            "seeds": seeds,
+            "data_hashes": {},
+            "packages": package_versions(),
+            "git_commit": git_commit(cwd or Path.cwd()),
+            "config_dir": str((cwd or Path.cwd()).resolve()),
+            "timings": {},
+            "artifacts": {},
+        },
+    )
+    register_run(runs_dir, run)
+    return run
+
+
+def _registry(runs_dir: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(Path(runs_dir) / "registry.sqlite", timeout=30)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, path TEXT NOT NULL, created TEXT NOT NULL,"
+        " status TEXT NOT NULL, headline TEXT)"
+    )
+    return con
+
+
+def register_run(runs_dir: Path, run: Run, status: str = "created", headline: dict | None = None) -> None:
+    with _registry(runs_dir) as con:
+        con.execute(
+            "INSERT INTO runs (run_id, path, created, status, headline) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(run_id) DO UPDATE SET status=excluded.status, headline=excluded.headline",
+            (run.id, str(run.path.resolve()), dt.datetime.now().isoformat(timespec="seconds"), status,
+             json.dumps(headline) if headline else None),
+        )
+
+
+def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    if not (Path(runs_dir) / "registry.sqlite").exists():
+        return []
+    with _registry(runs_dir) as con:
+        rows = con.execute("SELECT run_id, path, created, status, headline FROM runs ORDER BY created").fetchall()
+    return [
+        {"run_id": r[0], "path": r[1], "created": r[2], "status": r[3], "headline": json.loads(r[4]) if r[4] else None}
+        for r in rows
+    ]

@@ -1,0 +1,283 @@
+"""The Example record and its readers and writers.
+
+One record flows through every data stage (STYLE.md #2). Content comes in one of three shapes: a chat
+``messages`` list, ``prompt``/``completion``, or ``text`` with ``label``. Readers never crash on a bad
+record and never drop one silently: each bad line becomes a :class:`Rejected` with file, line and reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+ROLES = {"system", "user", "assistant"}
+
+
+@dataclass
+class Example:
+    messages: list[dict[str, str]] | None = None
+    prompt: str | None = None
+    completion: str | None = None
+    text: str | None = None
+    label: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # "file:line"
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = content_hash(self.content())
+
+    def content(self) -> dict[str, Any]:
+        """The content fields only: what the id hashes and what duplicates are compared on."""
+        if self.messages is not None:
+            return {"messages": self.messages}
+        if self.prompt is not None:
+            return {"prompt": self.prompt, "completion": self.completion}
+        return {"text": self.text, "label": self.label}
+
+    def to_chat(self, system_prompt: str | None = None) -> list[dict[str, str]]:
+        """The example as a chat whose last message is the assistant's answer.
+
+        ``system_prompt`` replaces the example's own system message (or adds one), so that training and
+        evaluation use one instruction for the whole dataset.
+        """
+        if self.messages is not None:
+            msgs = [dict(m) for m in self.messages]
+        elif self.prompt is not None:
+            msgs = [{"role": "user", "content": self.prompt}, {"role": "assistant", "content": self.completion or ""}]
+        else:
+            msgs = [{"role": "user", "content": self.text or ""}, {"role": "assistant", "content": self.label or ""}]
+        if system_prompt is not None:
+            msgs = [m for m in msgs if m["role"] != "system"]
+            msgs.insert(0, {"role": "system", "content": system_prompt})
+        return msgs
+
+    def input_key(self) -> str:
+        """Hash of everything but the final answer: equal keys with different answers are a conflict."""
+        msgs = self.to_chat()
+        return content_hash({"input": [m for m in msgs[:-1] if m["role"] != "system"]})
+
+    def answer(self) -> str:
+        return self.to_chat()[-1]["content"]
+
+    def to_json(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if v is not None}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Example":
+        return cls(**d)
+
+
+@dataclass
+class Rejected:
+    """A record that could not be used, with where it came from and why."""
+
+    source: str
+    reason: str
+    detail: str
+    raw: str | None = None
+    id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class ReadResult:
+    examples: list[Example] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    input_records: int = 0
+
+
+class NoUsableRecords(ValueError):
+    """A file (or set of files) in which no record could be used."""
+
+
+def content_hash(content: Any) -> str:
+    blob = json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _validate_messages(msgs: Any) -> str | None:
+    if not isinstance(msgs, list) or not msgs:
+        return "field 'messages' must be a non-empty list"
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict):
+            return f"messages[{i}] must be an object"
+        if m.get("role") not in ROLES:
+            return f"messages[{i}].role must be one of {sorted(ROLES)}, got {m.get('role')!r}"
+        if not isinstance(m.get("content"), str):
+            return f"messages[{i}].content must be a string"
+    return None
+
+
+def example_from_record(rec: Any, source: str) -> Example:
+    """Build an Example from one parsed JSON object; raise ValueError naming the field when it does not fit."""
+    if not isinstance(rec, dict):
+        raise ValueError(f"record must be a JSON object, got {type(rec).__name__}")
+    meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else {}
+    if "messages" in rec or "input" in rec:
+        key = "messages" if "messages" in rec else "input"
+        msgs = rec[key]
+        if key == "input" and isinstance(msgs, str):
+            msgs = [{"role": "user", "content": msgs}]
+        err = _validate_messages(msgs)
+        if err:
+            raise ValueError(err.replace("'messages'", f"'{key}'").replace("messages[", f"{key}["))
+        msgs = [{"role": m["role"], "content": m["content"]} for m in msgs]
+        ideal = rec.get("ideal", rec.get("label"))
+        if ideal is not None:
+            if isinstance(ideal, list):
+                if not ideal or not all(isinstance(x, str) for x in ideal):
+                    raise ValueError("field 'ideal' must be a string or a non-empty list of strings")
+                if len(ideal) > 1:
+                    meta = {**meta, "alternatives": ideal[1:]}
+                ideal = ideal[0]
+            if not isinstance(ideal, str):
+                raise ValueError(f"field 'ideal' must be a string, got {type(ideal).__name__}")
+            if msgs[-1]["role"] == "assistant":
+                raise ValueError("record has both a final assistant message and an 'ideal' answer")
+            msgs.append({"role": "assistant", "content": ideal})
+        if msgs[-1]["role"] != "assistant":
+            raise ValueError(f"field '{key}': the last message must be the assistant's answer (or give 'ideal')")
+        if not msgs[-1]["content"].strip():
+            raise ValueError(f"field '{key}': the assistant's answer is empty")
+        return Example(messages=msgs, meta=meta, source=source)
+    if "prompt" in rec or "completion" in rec:
+        for f in ("prompt", "completion"):
+            if f not in rec:
+                raise ValueError(f"missing field '{f}'")
+            if not isinstance(rec[f], str):
+                raise ValueError(f"field '{f}' must be a string, got {type(rec[f]).__name__}")
+        if not rec["completion"].strip():
+            raise ValueError("field 'completion' is empty")
+        return Example(prompt=rec["prompt"], completion=rec["completion"], meta=meta, source=source)
+    if "text" in rec:
+        if not isinstance(rec["text"], str):
+            raise ValueError(f"field 'text' must be a string, got {type(rec['text']).__name__}")
+        label = rec.get("label")
+        if label is None:
+            raise ValueError("missing field 'label'")
+        if not isinstance(label, (str, int)):
+            raise ValueError(f"field 'label' must be a string, got {type(label).__name__}")
+        return Example(text=rec["text"], label=str(label), meta=meta, source=source)
+    raise ValueError("no content field: expected 'messages', 'input'+'ideal', 'prompt'+'completion' or 'text'+'label'")
+
+
+def iter_jsonl(path: Path, display: str) -> Iterator[tuple[int, Example | Rejected]]:
+    """Yield (line number, Example or Rejected) for each line; blank lines at the very end are ignored."""
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    while lines and not lines[-1].strip():
+        lines.pop()  # trailing newline(s) at end of file are not records
+    for n, bline in enumerate(lines, start=1):
+        src = f"{display}:{n}"
+        excerpt = bline[:200].decode("utf-8", errors="replace")
+        try:
+            line = bline.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield n, Rejected(src, "invalid_utf8", f"byte {e.start}: {e.reason}", excerpt)
+            continue
+        if not line.strip():
+            yield n, Rejected(src, "empty_line", "blank line between records", "")
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield n, Rejected(src, "bad_json", f"column {e.colno}: {e.msg}", excerpt)
+            continue
+        try:
+            yield n, example_from_record(rec, src)
+        except ValueError as e:
+            yield n, Rejected(src, "bad_record", str(e), excerpt)
+
+
+def iter_csv(path: Path, display: str, prompt_column: str, completion_column: str) -> Iterator[tuple[int, Example | Rejected]]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        yield line, Rejected(f"{display}:{line}", "invalid_utf8", f"byte {e.start}: {e.reason}")
+        return
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    for col in (prompt_column, completion_column):
+        if col not in header:
+            yield 1, Rejected(f"{display}:1", "bad_header", f"missing column '{col}' (columns: {header})")
+            return
+    for row in reader:
+        n = reader.line_num  # physical line where this row ends
+        src = f"{display}:{n}"
+        if None in row:
+            yield n, Rejected(src, "bad_record", f"{len(row[None]) + len(header)} fields, header has {len(header)}")
+            continue
+        p, c = row.get(prompt_column), row.get(completion_column)
+        if p is None or c is None:
+            yield n, Rejected(src, "bad_record", f"row has fewer fields than the header ({len(header)})")
+            continue
+        if not c.strip():
+            yield n, Rejected(src, "bad_record", f"field '{completion_column}' is empty")
+            continue
+        meta = {k: v for k, v in row.items() if k not in (prompt_column, completion_column)}
+        yield n, Example(prompt=p, completion=c, meta=meta, source=src)
+
+
+def read_files(
+    paths: Iterable[str | Path],
+    *,
+    format: str = "auto",
+    prompt_column: str = "prompt",
+    completion_column: str = "completion",
+    max_records: int | None = None,
+    display_names: dict[str, str] | None = None,
+) -> ReadResult:
+    """Read every file into Examples; bad lines go to ``rejected``. Raise NoUsableRecords for a file with none."""
+    result = ReadResult()
+    for p in paths:
+        path = Path(p)
+        display = (display_names or {}).get(str(p), str(p))
+        if not path.exists():
+            raise FileNotFoundError(f"{display}: data file not found")
+        fmt = format
+        if fmt == "auto":
+            fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
+        it = iter_csv(path, display, prompt_column, completion_column) if fmt == "csv" else iter_jsonl(path, display)
+        used_before, rej_before = len(result.examples), len(result.rejected)
+        for _, item in it:
+            if max_records is not None and len(result.examples) >= max_records:
+                break
+            result.input_records += 1
+            if isinstance(item, Example):
+                result.examples.append(item)
+            else:
+                result.rejected.append(item)
+        if len(result.examples) == used_before and (max_records is None or used_before < max_records):
+            reasons = [f"  {r.source}: {r.reason}: {r.detail}" for r in result.rejected[rej_before : rej_before + 5]]
+            raise NoUsableRecords(f"{display}: no usable record\n" + "\n".join(reasons or ["  (file is empty)"]))
+    return result
+
+
+def write_jsonl(path: Path, rows: Iterable[Any]) -> int:
+    """Atomic JSONL write of Examples, Rejecteds or dicts; returns the row count."""
+    from tunewright.project import atomic_write_text
+
+    lines = []
+    for r in rows:
+        d = r.to_json() if hasattr(r, "to_json") else r
+        lines.append(json.dumps(d, ensure_ascii=False))
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+    return len(lines)
+
+
+def read_examples(path: Path) -> list[Example]:
+    """Read a JSONL of Examples written by :func:`write_jsonl` (a run's own data files)."""
+    with open(path, encoding="utf-8") as f:
+        return [Example.from_json(json.loads(line)) for line in f if line.strip()]

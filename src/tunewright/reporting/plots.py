@@ -1,0 +1,81 @@
+"""Plots rendered to inline base64 PNG (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+BASE, TUNED = "#9aa5b1", "#2f6fdd"
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _bars(ax, labels, base, tuned, title, fmt="{:.3f}"):
+    x = range(len(labels))
+    w = 0.38
+    b1 = ax.bar([i - w / 2 for i in x], base, w, label="base", color=BASE)
+    b2 = ax.bar([i + w / 2 for i in x], tuned, w, label="tuned", color=TUNED)
+    for bars in (b1, b2):
+        for bar in bars:
+            ax.annotate(fmt.format(bar.get_height()), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(x), labels)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
+def task_plot(task: dict) -> str:
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    keys = ["f1", "precision", "recall"]
+    _bars(ax, [f"entity {k}" for k in keys], [task["base_detail"][k] for k in keys],
+          [task["tuned_detail"][k] for k in keys], f"Task metric on {task['n']} test examples")
+    ax.set_ylim(0, 1.08)
+    return _png(fig)
+
+
+def general_plot(general: dict) -> str:
+    names = list(general)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
+    for ax, n in zip(axes[0], names):
+        g = general[n]
+        _bars(ax, [g["metric"]], [g["base"]], [g["tuned"]], n, fmt="{:.3f}" if g["base"] < 10 else "{:.2f}")
+        direction = "higher is better" if g["higher_is_better"] else "lower is better"
+        ax.set_xlabel(direction, fontsize=8)
+    return _png(fig)
+
+
+def loss_plot(curve: list[dict], heldout: dict | None) -> str:
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.plot([r["step"] for r in curve], [r["loss"] for r in curve], marker="o", ms=3, color=TUNED, label="train loss")
+    if heldout and heldout.get("base") is not None:
+        ax.axhline(heldout["base"], color=BASE, ls="--", label=f"held-out loss, base {heldout['base']:.3f}")
+        ax.axhline(heldout["tuned"], color="#1a9850", ls="--", label=f"held-out loss, tuned {heldout['tuned']:.3f}")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (assistant tokens)")
+    ax.set_title("Training loss")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def data_plot(data: dict) -> str:
+    reasons = data.get("reasons", {})
+    labels = ["used"] + list(reasons)
+    values = [data["used"]] + list(reasons.values())
+    fig, ax = plt.subplots(figsize=(5.5, 0.5 + 0.45 * len(labels)))
+    colors = ["#1a9850"] + ["#d73027"] * len(reasons)
+    ax.barh(labels[::-1], values[::-1], color=colors[::-1])
+    for i, v in enumerate(values[::-1]):
+        ax.annotate(str(v), (v, i), va="center", fontsize=8, xytext=(3, 0), textcoords="offset points")
+    ax.set_title(f"{data['input_records']} input records: used, and quarantine reasons")
+    return _png(fig)

@@ -1,0 +1,155 @@
+"""Assemble report.json from the run's artifacts and render report.html (self-contained, escaped)."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from tunewright.evaluation.evaluate import load_eval, relative_change, score_predictions
+from tunewright.project import Run, atomic_write_text, read_json, write_json
+from tunewright.reporting import plots
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a torn last line from a killed process
+            continue
+    return out
+
+
+def build_report(run: Run) -> dict:
+    from tunewright.config import Config
+
+    m = run.manifest()
+    cfg = Config.model_validate(m["config"])
+    base, tuned = load_eval(run, "base"), load_eval(run, "tuned")
+    if base is None or tuned is None:
+        raise FileNotFoundError(f"{run.path}: report needs both eval/base and eval/tuned; run 'tunewright eval'")
+    # the task numbers are recomputed from the saved predictions, not copied from memory
+    tb = score_predictions(cfg, run.eval_dir / "base" / "predictions.jsonl")
+    tt = score_predictions(cfg, run.eval_dir / "tuned" / "predictions.jsonl")
+    detail = lambda t: {"f1": t["entity_f1"], "precision": t["entity_precision"], "recall": t["entity_recall"]}  # noqa: E731
+    task = {
+        "name": f"{cfg.task.type}", "metric": tb["metric"], "base": tb["value"], "tuned": tt["value"], "n": tt["n"],
+        "change": tt["value"] - tb["value"], "base_detail": detail(tb), "tuned_detail": detail(tt),
+        "unparseable": {"base": tb["unparseable"], "tuned": tt["unparseable"]},
+    }
+    general = {}
+    for name, g in tuned["general"].items():
+        b = base["general"][name]["value"]
+        general[name] = {"metric": g["metric"], "base": b, "tuned": g["value"], "n": g["n"],
+                         "abs_change": g["value"] - b, "rel_change": relative_change(b, g["value"]),
+                         "higher_is_better": g["higher_is_better"]}
+    heldout = None
+    if base.get("heldout") and tuned.get("heldout"):
+        heldout = {"base": base["heldout"]["loss"], "tuned": tuned["heldout"]["loss"], "n": tuned["heldout"]["n"]}
+    tr = read_json(run.path / "train_result.json")
+    training = {k: tr[k] for k in ("method", "trainable_params", "total_params", "train_tokens", "trained_tokens",
+                                   "tokens_per_second", "steps", "seconds", "final_loss", "train_examples",
+                                   "truncated_examples", "dropped_examples", "peak_memory_bytes")}
+    training["trainable_share"] = tr["trainable_params"] / tr["total_params"]
+    audit = m.get("audit", {})
+    data = {"input_records": audit.get("input_records"), "used": audit.get("used"),
+            "quarantined": audit.get("quarantined"), "reasons": audit.get("reasons", {}),
+            "token_lengths": audit.get("token_lengths", {}), "split": m.get("split", {})}
+    headline = {
+        "task_metric": task["metric"], "base": round(task["base"], 4), "tuned": round(task["tuned"], 4),
+        "trainable_share": round(training["trainable_share"], 5), "wall_seconds": m.get("wall_seconds"),
+    }
+    for name, g in general.items():
+        headline[f"{name}_base"] = round(g["base"], 4)
+        headline[f"{name}_tuned"] = round(g["tuned"], 4)
+    return {
+        "run_id": run.id, "task": task, "general": general, "heldout": heldout, "training": training,
+        "data": data, "timings": m.get("timings", {}), "headline": headline,
+        "loss_curve": [r for r in _read_jsonl(run.metrics_path) if r.get("stage") == "train"],
+        "config": m["config"],
+    }
+
+
+def _examples(run: Run, which: str, pred, limit: int) -> list[dict]:
+    return [r for r in _read_jsonl(run.eval_dir / which / "predictions.jsonl") if pred(r)][:limit]
+
+
+def _table(rows: list[list], header: list[str]) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(x, nd=4) -> str:
+    return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+
+
+def render_html(run: Run, report: dict) -> str:
+    e = html.escape
+    t, g, tr, d = report["task"], report["general"], report["training"], report["data"]
+    img = lambda b64, alt: f'<img alt="{e(alt)}" src="data:image/png;base64,{b64}">'  # noqa: E731
+    general_rows = [[n, x["metric"], _fmt(x["base"]), _fmt(x["tuned"]), _fmt(x["abs_change"]),
+                     "n/a" if x["rel_change"] is None else f"{x['rel_change']:+.2%}"] for n, x in g.items()]
+    fails = _examples(run, "tuned", lambda r: not r["parse_ok"], 5) + _examples(run, "base", lambda r: not r["parse_ok"], 3)
+    samples = _examples(run, "tuned", lambda r: True, 8)
+    base_out = {r["id"]: r["output"] for r in _read_jsonl(run.eval_dir / "base" / "predictions.jsonl")}
+    timings = [[k, f"{v:.1f}"] for k, v in report["timings"].items()]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>tunewright report ",
+        e(report["run_id"]), "</title><style>",
+        "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "font-size:13px;text-align:left;vertical-align:top}.big{font-size:20px}code{white-space:pre-wrap}",
+        "</style></head><body>",
+        f"<h1>tunewright report</h1><p>run <code>{e(report['run_id'])}</code></p>",
+        f"<p class='big'>{e(t['metric'])}: <b>{t['base']:.3f} → {t['tuned']:.3f}</b> "
+        f"({t['change']:+.3f}) on {t['n']} test examples</p>",
+        "<h2>Data</h2>",
+        _table([[d["input_records"], d["used"], d["quarantined"], json.dumps(d["split"])]],
+               ["input records", "used", "quarantined", "split"]),
+        _table([[k, v] for k, v in d["reasons"].items()] or [["(none)", 0]], ["quarantine reason", "count"]),
+        _table([[k, v] for k, v in d["token_lengths"].items()], ["token length", "value"]),
+        img(plots.data_plot(d), "data summary"),
+        "<h2>Task metric, base vs tuned</h2>",
+        _table([["base", _fmt(t["base_detail"]["f1"]), _fmt(t["base_detail"]["precision"]),
+                 _fmt(t["base_detail"]["recall"]), t["unparseable"]["base"]],
+                ["tuned", _fmt(t["tuned_detail"]["f1"]), _fmt(t["tuned_detail"]["precision"]),
+                 _fmt(t["tuned_detail"]["recall"]), t["unparseable"]["tuned"]]],
+               ["model", "entity F1", "precision", "recall", "unparseable answers"]),
+        img(plots.task_plot(t), "task metric"),
+        "<h2>General suite (forgetting), base vs tuned</h2>",
+        _table(general_rows, ["task", "metric", "base", "tuned", "change", "relative"]),
+        img(plots.general_plot(g), "general suite") if g else "",
+        "<h2>Training</h2>",
+        _table([[tr["method"], f"{tr['trainable_params']:,}", f"{tr['total_params']:,}",
+                 f"{tr['trainable_share']:.3%}", tr["steps"], f"{tr['train_tokens']:,}",
+                 _fmt(tr["tokens_per_second"], 1), tr["truncated_examples"]]],
+               ["method", "trainable params", "total params", "trainable share", "steps", "tokens", "tokens/s",
+                "truncated"]),
+    ]
+    if report["heldout"]:
+        h = report["heldout"]
+        parts.append(f"<p>Held-out loss on {h['n']} validation examples: base {h['base']:.4f} → tuned {h['tuned']:.4f}</p>")
+    if report["loss_curve"]:
+        parts.append(img(plots.loss_plot(report["loss_curve"], report["heldout"]), "training loss"))
+    parts += [
+        "<h2>Predictions (tuned), first examples</h2>",
+        _table([[r["source"], r["gold"], base_out.get(r["id"], ""), r["output"]] for r in samples],
+               ["source", "gold", "base output", "tuned output"]),
+        f"<h2>Unparseable answers (base {t['unparseable']['base']}, tuned {t['unparseable']['tuned']})</h2>",
+        _table([[r["source"], r["output"]] for r in fails] or [["(none)", ""]], ["source", "output"]),
+        "<h2>Stage timings (seconds)</h2>", _table(timings, ["stage", "seconds"]),
+        "</body></html>",
+    ]
+    return "".join(parts)
+
+
+def write_report(run: Run) -> dict:
+    report = build_report(run)
+    write_json(run.path / "report.json", report)
+    atomic_write_text(run.path / "report.html", render_html(run, report))
+    return report

@@ -1,0 +1,1 @@
+"""Training: data to tokens, PEFT methods, the Trainer."""
