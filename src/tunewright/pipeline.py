@@ -67,7 +67,7 @@ def new_run(cfg: Config) -> Run:
 def stage_audit(cfg: Config, run: Run, session: Session | None = None) -> AuditResult:
     session = session or Session(cfg)
     with run.stage("audit"):
-        result = audit_data(cfg, run.data_dir, tokenizer=session.tok())
+        result = audit_data(cfg, run.data_dir, get_tokenizer=session.tok)
         hashes = {}
         from tunewright.assets import resolve_path
 
@@ -144,9 +144,6 @@ def run_all(cfg: Config, run: Run | None = None) -> tuple[Run, dict]:
     run = run or new_run(cfg)
     session = Session(cfg)
     t0 = time.perf_counter()
-    with run.stage("load_model"):
-        session.model_ref()
-        session.tok()
     stage_audit(cfg, run, session)
     stage_split(cfg, run)
     stage_eval(cfg, run, "base", session)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -106,11 +106,17 @@ def audit_examples(
     return AuditResult(clean, quarantine, summary)
 
 
-def audit_data(cfg: Config, out_dir: Path, tokenizer=None) -> AuditResult:
-    """Stage function: audit train files (and test files, separately), write clean/quarantine/audit.json."""
-    result = audit_examples(read_inputs(cfg, cfg.data.train_files), cfg, tokenizer)
-    if cfg.data.test_files:
-        test = audit_examples(read_inputs(cfg, cfg.data.test_files), cfg, tokenizer)
+def audit_data(cfg: Config, out_dir: Path, get_tokenizer: Callable[[], Any] | None = None) -> AuditResult:
+    """Stage function: audit train files (and test files, separately), write clean/quarantine/audit.json.
+
+    The files are read before the tokenizer is asked for, so unusable input fails fast without a model load.
+    """
+    train_read = read_inputs(cfg, cfg.data.train_files)
+    test_read = read_inputs(cfg, cfg.data.test_files) if cfg.data.test_files else None
+    tokenizer = get_tokenizer() if get_tokenizer else None
+    result = audit_examples(train_read, cfg, tokenizer)
+    if test_read is not None:
+        test = audit_examples(test_read, cfg, tokenizer)
         result.test_clean = test.clean
         result.summary["test"] = {k: test.summary[k] for k in ("input_records", "used", "quarantined", "reasons")}
         result.quarantine += [{**q, "split": "test"} for q in test.quarantine]

@@ -58,7 +58,8 @@ def perplexity_task(model, tokenizer, cfg: GeneralSection) -> GeneralTaskResult:
         ids = tokenizer(p["text"], add_special_tokens=False)["input_ids"][: cfg.max_seq_tokens]
         rows.append({"input_ids": ids, "labels": list(ids)})
     total, count, per_row = sum_nll(model, rows, tokenizer.pad_token_id, cfg.batch_size, desc="general perplexity")
-    items = [{"source": f"{p['file']}:{p['line']}", "nll": round(v, 5)} for p, v in zip(paras, per_row)]
+    items = [{"source": f"{p['file']}:{p['line']}", "mean_nll": v, "tokens": len(r["input_ids"]) - 1}
+             for p, v, r in zip(paras, per_row, rows)]
     return GeneralTaskResult("general_perplexity", "perplexity", math.exp(total / count), len(rows), False, items)
 
 

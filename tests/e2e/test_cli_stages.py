@@ -1,0 +1,78 @@
+"""The stage subcommands one after another on a user's own file, as a user would type them."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tunewright.assets import resolve_path
+
+
+def tw(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "tunewright", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600, env={**__import__("os").environ, "COLUMNS": "200"})
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_help_lists_the_stages(tmp_path):
+    out = tw("--help", cwd=tmp_path).stdout
+    for stage in ("init", "data", "split", "train", "eval", "report", "run", "demo"):
+        assert re.search(rf"│ {stage}\s", out), stage
+
+
+def test_unknown_config_key_exits_2_naming_key_and_file(tmp_path):
+    (tmp_path / "tunewright.yaml").write_text("trainig:\n  lora_r: 8\n")
+    p = tw("data", "audit", cwd=tmp_path, check=False)
+    assert p.returncode == 2
+    assert "tunewright.yaml" in p.stderr and "trainig: unknown key" in p.stderr
+
+
+def test_file_with_no_usable_record_exits_2_with_reasons(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": 1}\nnot json\n')
+    p = tw("data", "audit", "--set", f"data.train_files=[{bad}]", "--runs-dir", tmp_path / "runs", cwd=tmp_path,
+           check=False)
+    assert p.returncode == 2, p.stderr
+    err = " ".join(p.stderr.split())
+    assert "no usable record" in err and "bad.jsonl:1" in err and "bad.jsonl:2" in err and "bad_json" in err
+
+
+@pytest.mark.slow
+def test_stage_by_stage_on_own_data(tmp_path):
+    src = resolve_path("pkg:evals/registry/data/ner_finance/samples.jsonl").read_text().splitlines()
+    own = tmp_path / "own.jsonl"
+    own.write_text("\n".join(src[:40] + ["{oops", src[0]] + src[40:60]) + "\n")
+
+    tw("init", "tunewright.yaml", cwd=tmp_path)
+    cfg = tmp_path / "tunewright.yaml"
+    assert "# LoRA rank." in cfg.read_text()
+    sets = ["--set", "data.train_files=[own.jsonl]", "--set", "training.batch_size=2", "--set",
+            "task.max_test_examples=3", "--set", "task.max_new_tokens=24", "--set", "general.perplexity_paragraphs=2",
+            "--set", "general.mmlu_questions=4", "--set", "split.test_fraction=0.2"]
+    p = tw("data", "audit", "-c", cfg, *sets, cwd=tmp_path)
+    assert "input records 62, used 60, quarantined 2" in p.stdout
+    run = Path(re.search(r"run: (\S+)", p.stdout).group(1))
+    q = [json.loads(x) for x in (run / "data" / "quarantine.jsonl").read_text().splitlines()]
+    assert sorted(r["reasons"][0] for r in q) == ["bad_json", "exact_duplicate"]
+    assert any(r["source"] == "own.jsonl:41" for r in q)
+
+    p = tw("split", "--run", run, cwd=tmp_path)
+    assert "'test': 12" in p.stdout
+    p = tw("train", "--run", run, "--max-steps", 2, cwd=tmp_path)
+    assert "trained 2 steps" in p.stdout
+    assert (run / "model" / "adapter_model.safetensors").exists()
+    p = tw("eval", "--run", run, cwd=tmp_path)
+    assert "base: entity_f1" in p.stdout and "tuned: entity_f1" in p.stdout
+    p = tw("report", "--run", run, cwd=tmp_path)
+    assert "entity_f1: base" in p.stdout
+    r = json.loads((run / "report.json").read_text())
+    assert r["task"]["n"] == 3 and r["data"]["input_records"] == 62
+    assert (run / "report.html").exists()
+    m = json.loads((run / "manifest.json").read_text())
+    assert set(m["timings"]) >= {"audit", "split", "train", "eval_base", "eval_tuned", "report"}
+    assert "own.jsonl" in m["data_hashes"]

@@ -1,0 +1,42 @@
+import pytest
+
+from tunewright.config import TaskSection
+from tunewright.evaluation.metrics import entity_f1
+from tunewright.evaluation.tasks import make_task
+
+task = make_task(TaskSection())
+
+
+@pytest.mark.parametrize("text,want", [
+    ("[Bank - ORGANIZATION, Borrower - PERSON]", [("Bank", "ORGANIZATION"), ("Borrower", "PERSON")]),
+    ("No entities found", []),
+    ("no entities found.", []),
+    ("[]", []),
+    ("Thinking... final: [Silicon Valley Bank, N.A. - ORGANIZATION]",
+     [("Silicon Valley Bank, N.A.", "ORGANIZATION")]),
+    ("[California - chartered bank - ORGANIZATION]", [("California - chartered bank", "ORGANIZATION")]),
+    ("[Bank - ORG]", None),  # unknown type
+    ("[Bank ORGANIZATION]", None),
+    ("The sentence is from a loan agreement.", None),
+    ("[A - PERSON, garbage]", None),
+])
+def test_parse(text, want):
+    assert task.parse(text) == want
+
+
+def test_entity_f1_micro_multiset():
+    gold = [[("Bank", "ORGANIZATION"), ("Bank", "ORGANIZATION"), ("Ohio", "LOCATION")], []]
+    pred = [[("Bank", "ORGANIZATION"), ("Ohio", "PERSON")], [("Joe", "PERSON")]]
+    m = entity_f1(pred, gold)
+    # one true positive (the multiset has Bank twice in gold, once in pred); Ohio has the wrong type
+    assert (m["tp"], m["predicted"], m["gold"]) == (1, 3, 3)
+    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == pytest.approx(1 / 3)
+    assert m["f1"] == pytest.approx(1 / 3)
+
+
+def test_entity_f1_edge_cases():
+    assert entity_f1([[]], [[]])["f1"] == 1.0  # nothing to find, nothing found
+    assert entity_f1([[]], [[("A", "PERSON")]])["f1"] == 0.0
+    assert entity_f1([[("A", "PERSON")] * 2], [[("A", "PERSON")]])["precision"] == 0.5
+    with pytest.raises(ValueError):
+        entity_f1([[]], [[], []])
