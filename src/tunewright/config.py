@@ -72,6 +72,10 @@ class DataSection(Section):
 
 
 class AuditSection(Section):
+    checks: list[str] = Field(
+        default_factory=lambda: ["schema", "exact_duplicate", "conflicting_duplicate", "token_length"],
+        description="Registered checks to run, in order (tunewright.data.checks).",
+    )
     max_seq_tokens: int = Field(
         1024, ge=16, description="Examples longer than this many tokens (chat-formatted) are quarantined as too_long."
     )
@@ -119,6 +123,11 @@ class TrainingSection(Section):
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
     max_seq_tokens: int = Field(512, ge=16, description="Training sequences are truncated to this many tokens (counted).")
     max_train_examples: int | None = Field(None, ge=1, description="Train on at most this many examples.")
+    sampling: Literal["random", "group_by_length"] = Field(
+        "random",
+        description="Batch order. 'group_by_length' pads less but makes batches of one kind when length tracks "
+        "the answer (e.g. all 'No entities found'), which can collapse a small model onto one answer.",
+    )
     logging_steps: int = Field(5, ge=1, description="Log the training loss every this many steps.")
     seed: int = Field(42, description="Seed for model init, data order and dropout.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(

@@ -47,3 +47,12 @@ def test_system_prompt_override_makes_copies_duplicates(tmp_path):
     assert audit_data(keep, tmp_path / "o1").summary["used"] == 2
     override = load_config(None, [f"data.train_files=[{f}]", "data.system_prompt=same"])
     assert audit_data(override, tmp_path / "o2").summary["used"] == 1
+
+
+def test_unknown_check_names_the_config_key(tmp_path):
+    f = write_lines(tmp_path / "d.jsonl", [chat("a", "x")])
+    cfg = load_config(None, [f"data.train_files=[{f}]", "audit.checks=[schema, spellcheck]"])
+    import pytest
+
+    with pytest.raises(ValueError, match="audit.checks: unknown check 'spellcheck'"):
+        audit_data(cfg, tmp_path / "out")

@@ -15,7 +15,7 @@ import numpy as np
 
 from tunewright.assets import resolve_path
 from tunewright.config import Config
-from tunewright.data.checks import CHECKS, DEFAULT_CHECKS, CheckContext, Verdict
+from tunewright.data.checks import CHECKS, CheckContext, Verdict
 from tunewright.project import write_json
 from tunewright.records import Example, ReadResult, Rejected, read_files, write_jsonl
 
@@ -59,7 +59,7 @@ def run_checks(examples: list[Example], ctx: CheckContext, names: list[str]) -> 
     """Flagging verdicts per example index, in check order."""
     flagged: dict[int, list[Verdict]] = {}
     for name in names:
-        for v in CHECKS[name]().run(examples, ctx):
+        for v in CHECKS.lookup(name)().run(examples, ctx):
             if not v.keep:
                 flagged.setdefault(v.index, []).append(v)
     return flagged
@@ -75,7 +75,7 @@ def audit_examples(
         drop_exact_duplicates=cfg.audit.drop_exact_duplicates,
         drop_conflicts=cfg.audit.drop_conflicts,
     )
-    flagged = run_checks(read.examples, ctx, checks or DEFAULT_CHECKS)
+    flagged = run_checks(read.examples, ctx, checks or cfg.audit.checks)
     clean, quarantine = [], []
     for r in read.rejected:
         quarantine.append({**r.to_json(), "reasons": [r.reason]})

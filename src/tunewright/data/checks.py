@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from tunewright.records import Example, content_hash
+from tunewright.registry import Registry
 
 
 @dataclass
@@ -41,14 +42,15 @@ class Check(Protocol):
     def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]: ...
 
 
-CHECKS: dict[str, Callable[[], Check]] = {}
+CHECKS = Registry("check", "audit.checks")
 
 
 def register_check(name: str):
+    """Register a Check class under ``name`` (which also becomes its ``name`` attribute)."""
+
     def deco(cls):
         cls.name = name
-        CHECKS[name] = cls
-        return cls
+        return CHECKS.register(name)(cls)
 
     return deco
 
@@ -140,5 +142,3 @@ class TokenLengthCheck:
                                    f"{n} tokens > max_seq_tokens {ctx.max_seq_tokens}"))
         return out
 
-
-DEFAULT_CHECKS = ["schema", "exact_duplicate", "conflicting_duplicate", "token_length"]

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
 
 from tunewright.config import TaskSection
 from tunewright.evaluation.metrics import Entity, entity_counts, entity_f1
+from tunewright.registry import Registry
 
-TASKS: dict[str, Callable[[TaskSection], "ExtractionTask"]] = {}
-
-
-def register_task(name: str):
-    def deco(cls):
-        TASKS[name] = cls
-        return cls
-
-    return deco
+TASKS = Registry("task", "task.type")
 
 
-@register_task("extraction")
+@TASKS.register("extraction")
 @dataclass
 class ExtractionTask:
     """Answers are ``[NAME - TYPE, NAME - TYPE, ...]`` or the configured empty answer."""
@@ -61,6 +53,4 @@ class ExtractionTask:
 
 
 def make_task(cfg: TaskSection) -> ExtractionTask:
-    if cfg.type not in TASKS:
-        raise ValueError(f"task.type: unknown task {cfg.type!r}; known: {sorted(TASKS)}")
-    return TASKS[cfg.type](cfg)
+    return TASKS.lookup(cfg.type)(cfg)

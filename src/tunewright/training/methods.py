@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 from tunewright.config import TrainingSection
+from tunewright.registry import Registry
 
-METHODS: dict[str, Callable] = {}
-
-
-def register_method(name: str):
-    def deco(fn):
-        METHODS[name] = fn
-        return fn
-
-    return deco
+METHODS = Registry("training method", "training.method")
 
 
-@register_method("lora")
+@METHODS.register("lora")
 def apply_lora(model, cfg: TrainingSection):
     from peft import LoraConfig, TaskType, get_peft_model
 
@@ -32,9 +23,7 @@ def apply_lora(model, cfg: TrainingSection):
 
 
 def apply_method(model, cfg: TrainingSection):
-    if cfg.method not in METHODS:
-        raise ValueError(f"training.method: unknown method {cfg.method!r}; known: {sorted(METHODS)}")
-    return METHODS[cfg.method](model, cfg)
+    return METHODS.lookup(cfg.method)(model, cfg)
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -128,9 +128,9 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer) -
         **_precision_flags(tc.precision),
     )
     if "train_sampling_strategy" in inspect.signature(TrainingArguments.__init__).parameters:
-        kwargs["train_sampling_strategy"] = "group_by_length"  # less padding; lengths come from input_ids
+        kwargs["train_sampling_strategy"] = tc.sampling
     else:  # transformers 4.x
-        kwargs["group_by_length"] = True
+        kwargs["group_by_length"] = tc.sampling == "group_by_length"
     args = TrainingArguments(**kwargs)
     collator = CountingCollator(tokenizer.pad_token_id)
     curve: list[dict] = []
