@@ -16,7 +16,7 @@ from tunewright.records import read_examples
 
 # The demo runs on the built-in defaults (SmolLM2-135M-Instruct, ner_finance); these keep it within its time
 # budget on a 2-core CPU (~200 trained tokens/s). --quick is the test-sized variant.
-DEMO_OVERRIDES = ["project.name=demo", "training.max_steps=60"]
+DEMO_OVERRIDES = ["project.name=demo", "training.max_steps=100"]
 QUICK_OVERRIDES = [
     "project.name=demo-quick",
     "training.max_steps=12",
