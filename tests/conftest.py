@@ -1,6 +1,3 @@
-import json
-from pathlib import Path
-
 import pytest
 
 
@@ -23,15 +20,18 @@ def toy_tokenizer():
     return ToyTokenizer()
 
 
-def write_lines(path: Path, lines: list) -> Path:
-    out = []
-    for line in lines:
-        out.append(line if isinstance(line, (str, bytes)) else json.dumps(line))
-    data = b"\n".join(x if isinstance(x, bytes) else x.encode("utf-8") for x in out) + b"\n"
-    path.write_bytes(data)
-    return path
+@pytest.fixture(scope="session")
+def smol_ref():
+    """The real SmolLM2-135M-Instruct, converted once from GGUF to safetensors."""
+    from tunewright.config import ModelSection
+    from tunewright.models import resolve_model
+
+    return resolve_model(ModelSection())
 
 
-def chat(user: str, answer: str, system: str | None = None) -> dict:
-    msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
-    return {"messages": msgs + [{"role": "assistant", "content": answer}]}
+@pytest.fixture(scope="session")
+def smol_tokenizer(smol_ref):
+    from tunewright.config import ModelSection
+    from tunewright.models import load_tokenizer
+
+    return load_tokenizer(smol_ref, ModelSection())

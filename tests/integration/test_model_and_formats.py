@@ -51,7 +51,11 @@ def test_multi_turn_trains_every_assistant_turn(smol_tokenizer):
 
 
 def test_truncation_is_counted(smol_tokenizer):
-    enc = encode_examples(smol_tokenizer, [CHAT, CHAT], max_seq_tokens=30)
-    assert enc.truncated == 2 and enc.dropped == 2 and not enc.rows  # 30 tokens cut off every answer token
+    ids, labels = encode_chat(smol_tokenizer, CHAT)
+    prompt_len = next(i for i, lab in enumerate(labels) if lab != IGNORE_INDEX)
+    enc = encode_examples(smol_tokenizer, [CHAT, CHAT], max_seq_tokens=prompt_len)
+    assert enc.truncated == 2 and enc.dropped == 2 and not enc.rows  # every answer token was cut off
+    enc = encode_examples(smol_tokenizer, [CHAT], max_seq_tokens=prompt_len + 2)
+    assert enc.truncated == 1 and enc.dropped == 0 and enc.trained_tokens == 2
     enc = encode_examples(smol_tokenizer, [CHAT], max_seq_tokens=512)
     assert enc.truncated == 0 and enc.rows and enc.trained_tokens < enc.tokens

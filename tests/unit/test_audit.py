@@ -1,6 +1,6 @@
 import json
 
-from conftest import chat, write_lines
+from helpers import chat, write_lines
 from tunewright.config import load_config
 from tunewright.data.audit import audit_data
 

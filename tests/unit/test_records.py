@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from conftest import chat, write_lines
+from helpers import chat, write_lines
 from tunewright.records import NoUsableRecords, read_files
 
 
