@@ -173,10 +173,15 @@ def report(run: Annotated[Path, typer.Option("--run", help="Run directory with b
 
 def _print_headline(rep: dict, run_path: Path):
     t, tr = rep["task"], rep["training"]
-    out.print(f"[bold]{t['metric']}[/]: base {t['base']:.3f} -> tuned {t['tuned']:.3f} ({t['change']:+.3f}) on {t['n']} test examples")
+    c = t["change_ci"]
+    sig = "significant" if t["significant"] else "not significant"
+    out.print(f"[bold]{t['metric']}[/]: base {t['base']:.3f} -> tuned {t['tuned']:.3f} ({t['change']:+.3f}, "
+              f"{c['level']:.0%} interval {c['low']:+.3f} to {c['high']:+.3f}, {sig}) on {t['n']} test examples")
     for name, g in rep["general"].items():
         rel = "" if g["rel_change"] is None else f" ({g['rel_change']:+.1%})"
         out.print(f"{name} ({g['metric']}): base {g['base']:.3f} -> tuned {g['tuned']:.3f}{rel}")
+    f = rep["forgetting"]
+    out.print(f"forgetting gate: [bold]{f['verdict'].upper()}[/] - " + "; ".join(f["reasons"]), highlight=False)
     if rep.get("heldout"):
         out.print(f"held-out loss: base {rep['heldout']['base']:.3f} -> tuned {rep['heldout']['tuned']:.3f}")
     out.print(f"trainable: {tr['trainable_params']:,} of {tr['total_params']:,} parameters ({tr['trainable_share']:.2%})")
@@ -192,9 +197,12 @@ def run_cmd(config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None,
     """Every stage from one config: audit, split, base eval, train, eval, report."""
     from tunewright.pipeline import run_all
 
+    from tunewright.pipeline import enforce_gates
+
     cfg = _config(config, _overrides(set_, seed=seed, max_steps=max_steps, runs_dir=runs_dir))
     r, rep = _guard(run_all, cfg)
     _print_headline(rep, r.path)
+    _guard(enforce_gates, rep)
 
 
 @app.command()
@@ -206,6 +214,8 @@ def demo(quick: Annotated[bool, typer.Option("--quick", help="A subset and few s
     cfg = _config(None, demo_overrides(quick) + _overrides(set_, runs_dir=runs_dir))
     r, rep = _guard(run_all, cfg)
     _print_headline(rep, r.path)
+    if rep["forgetting"]["verdict"] == "fail":
+        out.print("(the demo shows the gate and exits 0; 'tunewright run' exits 1 on a failed gate)")
 
 
 @app.command()

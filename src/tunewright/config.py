@@ -93,6 +93,12 @@ class SplitSection(Section):
     test_fraction: float = Field(0.15, ge=0, lt=1, description="Share of examples for the test split (task metric).")
 
 
+class StatsSection(Section):
+    bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples for every interval.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals.")
+    seed: int = Field(0, description="Seed of the bootstrap resampling.")
+
+
 class TaskSection(Section):
     type: Literal["extraction"] = Field(
         "extraction", description="Task type; 'extraction' scores entity-level micro P/R/F1 on NAME - TYPE lists."
@@ -134,6 +140,14 @@ class TrainingSection(Section):
     )
 
 
+class ForgettingGate(Section):
+    warn_mean_drop: float = Field(0.05, ge=0, description="Warn when the suite mean ability drops more than this (relative).")
+    fail_mean_drop: float = Field(0.10, ge=0, description="Fail when the suite mean ability drops more than this (relative).")
+    fail_task_drop: float = Field(
+        0.10, ge=0, description="Fail when any one task drops more than this (relative) with an interval excluding zero."
+    )
+
+
 class GeneralSection(Section):
     enabled: bool = Field(True, description="Run the general suite (forgetting) on the base and tuned models.")
     text_files: list[str] = Field(
@@ -155,6 +169,7 @@ class GeneralSection(Section):
     )
     mmlu_questions: int = Field(100, ge=1, description="Questions from the start of mmlu_file.")
     batch_size: int = Field(8, ge=1, description="Sequences per forward pass in the general suite.")
+    gate: ForgettingGate = Field(default_factory=ForgettingGate, description="Forgetting gate thresholds.")
 
 
 class Config(Section):
@@ -166,6 +181,7 @@ class Config(Section):
     task: TaskSection = Field(default_factory=TaskSection, description="Task type and its metric.")
     training: TrainingSection = Field(default_factory=TrainingSection, description="Fine-tuning hyperparameters.")
     general: GeneralSection = Field(default_factory=GeneralSection, description="General suite for forgetting.")
+    stats: StatsSection = Field(default_factory=StatsSection, description="Confidence intervals.")
 
     # Where the config came from; relative paths resolve against its folder. Not part of the YAML.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder relative paths resolve against.")
@@ -244,6 +260,20 @@ def config_to_dict(cfg: Config) -> dict:
     return cfg.model_dump(mode="json", exclude={"base_dir"})
 
 
+def _render_section(cls: type[BaseModel], values: dict, indent: str) -> list[str]:
+    out = []
+    for fname, f in cls.model_fields.items():
+        out.append(f"{indent}# {f.description}")
+        sub = f.annotation
+        if isinstance(sub, type) and issubclass(sub, Section):
+            out.append(f"{indent}{fname}:")
+            out += _render_section(sub, values[fname], indent + "  ")
+            continue
+        value = yaml.safe_dump({fname: values[fname]}, default_flow_style=True, width=10_000).strip()
+        out.append(indent + value[1:-1])  # drop the braces of the one-key flow mapping
+    return out
+
+
 def render_starter_config() -> str:
     """A commented YAML of every section and field with its default and description."""
     out = [
@@ -255,12 +285,8 @@ def render_starter_config() -> str:
     for name, field in Config.model_fields.items():
         if name == "base_dir":
             continue
-        section_cls = field.default_factory().__class__  # type: ignore[misc]
         out.append(f"# {field.description}")
         out.append(f"{name}:")
-        for fname, f in section_cls.model_fields.items():
-            out.append(f"  # {f.description}")
-            value = yaml.safe_dump({fname: defaults[name][fname]}, default_flow_style=True, width=10_000).strip()
-            out.append("  " + value.strip("{}"))
+        out += _render_section(field.annotation, defaults[name], "  ")
         out.append("")
     return "\n".join(out)

@@ -139,6 +139,13 @@ def stage_report(cfg: Config, run: Run) -> dict:
     return report
 
 
+def enforce_gates(report: dict) -> None:
+    """Raise GateFailed when the forgetting gate failed (the report is already written)."""
+    f = report.get("forgetting", {})
+    if f.get("verdict") == "fail":
+        raise GateFailed("forgetting gate failed: " + "; ".join(f["reasons"]))
+
+
 def run_all(cfg: Config, run: Run | None = None) -> tuple[Run, dict]:
     """Every stage from one config into one run directory: audit, split, base eval, train, eval, report."""
     run = run or new_run(cfg)

@@ -29,6 +29,7 @@ def demo_run(tmp_path_factory):
 def test_headline_printed(demo_run):
     run, stdout = demo_run
     assert re.search(r"entity_f1: base \d\.\d{3} -> tuned \d\.\d{3}", stdout)
+    assert re.search(r"forgetting gate: (PASS|WARN|FAIL)", stdout)
     assert "general_perplexity" in stdout and "mmlu" in stdout and "trainable:" in stdout
     assert str(run / "report.html") in stdout.replace("\n", "")
 
@@ -47,6 +48,12 @@ def test_report_json_shape(demo_run):
     assert d["input_records"] == d["used"] + d["quarantined"] == 1164
     assert d["reasons"]["exact_duplicate"] > 0
     assert set(r["timings"]) >= {"audit", "split", "eval_base", "train", "eval_tuned"}
+    t = r["task"]
+    for key in ("base_ci", "tuned_ci", "change_ci"):
+        assert t[key]["low"] <= t[key]["value"] <= t[key]["high"]
+    assert t["significant"] == (t["change_ci"]["low"] > 0 or t["change_ci"]["high"] < 0)
+    assert r["forgetting"]["verdict"] in {"pass", "warn", "fail"} and r["forgetting"]["reasons"]
+    assert "mcnemar" in r["general"]["mmlu"]
     m = json.loads((run / "manifest.json").read_text())
     assert m["seeds"]["training"] == 42 and m["packages"]["torch"] and len(m["data_hashes"]) == 1
     assert sum(1 for _ in open(run / "data" / "quarantine.jsonl")) == d["quarantined"]

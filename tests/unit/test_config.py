@@ -60,13 +60,13 @@ def test_relative_paths_resolve_against_config_folder(tmp_path):
 
 
 def test_every_field_has_a_description():
-    for section in Config.model_fields.values():
-        assert section.description
-        cls = section.annotation
-        if not (isinstance(cls, type) and hasattr(cls, "model_fields")):
-            continue
+    def walk(cls):
         for name, f in cls.model_fields.items():
             assert f.description, f"{cls.__name__}.{name} has no description"
+            if isinstance(f.annotation, type) and hasattr(f.annotation, "model_fields"):
+                walk(f.annotation)
+
+    walk(Config)
 
 
 def test_starter_config_round_trips_to_defaults():

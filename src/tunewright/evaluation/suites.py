@@ -108,6 +108,13 @@ def mmlu_task(model, tokenizer, cfg: GeneralSection) -> GeneralTaskResult:
 
 GENERAL_TASKS: dict[str, Callable] = {"general_perplexity": perplexity_task, "mmlu": mmlu_task}
 
+# How each task's saved items turn into sufficient statistics for the bootstrap (tunewright.evaluation.stats):
+# name -> (statistic, item row -> vector)
+ITEM_STATISTICS: dict[str, tuple[str, Callable[[dict], list[float]]]] = {
+    "general_perplexity": ("perplexity", lambda r: [r["mean_nll"] * r["tokens"], r["tokens"]]),
+    "mmlu": ("mean", lambda r: [float(r["correct"])]),
+}
+
 
 def run_general_suite(model, tokenizer, cfg: GeneralSection) -> list[GeneralTaskResult]:
     names = ["general_perplexity"] + (["mmlu"] if cfg.mmlu_file else [])

@@ -19,6 +19,7 @@ class ExtractionTask:
 
     cfg: TaskSection
     metric: str = "entity_f1"
+    statistic: str = "micro_f1"  # bootstrap statistic over item_vector rows (tunewright.evaluation.stats)
 
     def __post_init__(self) -> None:
         types = "|".join(re.escape(t) for t in self.cfg.entity_types)
@@ -45,6 +46,11 @@ class ExtractionTask:
     def score_one(self, pred: list[Entity], gold: list[Entity]) -> dict:
         tp, n_pred, n_gold = entity_counts(pred, gold)
         return {"tp": tp, "n_predicted": n_pred, "n_gold": n_gold}
+
+    @staticmethod
+    def item_vector(row: dict) -> list[float]:
+        """Sufficient statistics of one saved prediction row: (tp, predicted, gold)."""
+        return [row["tp"], row["n_predicted"], row["n_gold"]]
 
     def score(self, preds: list[list[Entity]], golds: list[list[Entity]]) -> dict:
         m = entity_f1(preds, golds)

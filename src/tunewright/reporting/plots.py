@@ -21,11 +21,18 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _bars(ax, labels, base, tuned, title, fmt="{:.3f}"):
+def _err(values, cis):
+    """Asymmetric error bars (2, n) from intervals; None when there are none."""
+    if cis is None:
+        return None
+    return [[max(v - c["low"], 0) for v, c in zip(values, cis)], [max(c["high"] - v, 0) for v, c in zip(values, cis)]]
+
+
+def _bars(ax, labels, base, tuned, title, fmt="{:.3f}", base_ci=None, tuned_ci=None):
     x = range(len(labels))
     w = 0.38
-    b1 = ax.bar([i - w / 2 for i in x], base, w, label="base", color=BASE)
-    b2 = ax.bar([i + w / 2 for i in x], tuned, w, label="tuned", color=TUNED)
+    b1 = ax.bar([i - w / 2 for i in x], base, w, label="base", color=BASE, yerr=_err(base, base_ci), capsize=4)
+    b2 = ax.bar([i + w / 2 for i in x], tuned, w, label="tuned", color=TUNED, yerr=_err(tuned, tuned_ci), capsize=4)
     for bars in (b1, b2):
         for bar in bars:
             ax.annotate(fmt.format(bar.get_height()), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -36,10 +43,16 @@ def _bars(ax, labels, base, tuned, title, fmt="{:.3f}"):
 
 
 def task_plot(task: dict) -> str:
+    """F1 with its bootstrap interval; precision and recall as plain bars (their intervals are in the JSON)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     keys = ["f1", "precision", "recall"]
-    _bars(ax, [f"entity {k}" for k in keys], [task["base_detail"][k] for k in keys],
-          [task["tuned_detail"][k] for k in keys], f"Task metric on {task['n']} test examples")
+    base = [task["base_detail"][k] for k in keys]
+    tuned = [task["tuned_detail"][k] for k in keys]
+    point = lambda v: {"low": v, "high": v}  # noqa: E731
+    _bars(ax, [f"entity {k}" for k in keys], base, tuned,
+          f"Task metric on {task['n']} test examples ({task['change_ci']['level']:.0%} interval on F1)",
+          base_ci=[task["base_ci"], point(base[1]), point(base[2])],
+          tuned_ci=[task["tuned_ci"], point(tuned[1]), point(tuned[2])])
     ax.set_ylim(0, 1.08)
     return _png(fig)
 
@@ -49,7 +62,8 @@ def general_plot(general: dict) -> str:
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
     for ax, n in zip(axes[0], names):
         g = general[n]
-        _bars(ax, [g["metric"]], [g["base"]], [g["tuned"]], n, fmt="{:.3f}" if g["base"] < 10 else "{:.2f}")
+        _bars(ax, [g["metric"]], [g["base"]], [g["tuned"]], n, fmt="{:.3f}" if g["base"] < 10 else "{:.2f}",
+              base_ci=[g["base_ci"]] if "base_ci" in g else None, tuned_ci=[g["tuned_ci"]] if "tuned_ci" in g else None)
         direction = "higher is better" if g["higher_is_better"] else "lower is better"
         ax.set_xlabel(direction, fontsize=8)
     return _png(fig)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tunewright.evaluation.evaluate import load_eval, relative_change, score_predictions
+from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparison
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 
@@ -39,6 +40,7 @@ def build_report(run: Run) -> dict:
         "name": f"{cfg.task.type}", "metric": tb["metric"], "base": tb["value"], "tuned": tt["value"], "n": tt["n"],
         "change": tt["value"] - tb["value"], "base_detail": detail(tb), "tuned_detail": detail(tt),
         "unparseable": {"base": tb["unparseable"], "tuned": tt["unparseable"]},
+        **task_comparison(run.path, cfg),
     }
     general = {}
     for name, g in tuned["general"].items():
@@ -46,6 +48,11 @@ def build_report(run: Run) -> dict:
         general[name] = {"metric": g["metric"], "base": b, "tuned": g["value"], "n": g["n"],
                          "abs_change": g["value"] - b, "rel_change": relative_change(b, g["value"]),
                          "higher_is_better": g["higher_is_better"]}
+    comparisons = general_comparison(run.path, cfg, list(general),
+                                     {n: g["higher_is_better"] for n, g in general.items()})
+    for name, c in comparisons.items():
+        general[name].update(c)
+    forgetting = forgetting_verdict(comparisons, cfg.general.gate)
     heldout = None
     if base.get("heldout") and tuned.get("heldout"):
         heldout = {"base": base["heldout"]["loss"], "tuned": tuned["heldout"]["loss"], "n": tuned["heldout"]["n"]}
@@ -61,12 +68,14 @@ def build_report(run: Run) -> dict:
     headline = {
         "task_metric": task["metric"], "base": round(task["base"], 4), "tuned": round(task["tuned"], 4),
         "trainable_share": round(training["trainable_share"], 5), "wall_seconds": m.get("wall_seconds"),
+        "significant": task["significant"], "forgetting": forgetting["verdict"],
     }
     for name, g in general.items():
         headline[f"{name}_base"] = round(g["base"], 4)
         headline[f"{name}_tuned"] = round(g["tuned"], 4)
     return {
-        "run_id": run.id, "task": task, "general": general, "heldout": heldout, "training": training,
+        "run_id": run.id, "task": task, "general": general, "forgetting": forgetting, "heldout": heldout,
+        "training": training,
         "data": data, "timings": m.get("timings", {}), "headline": headline,
         "loss_curve": [r for r in _read_jsonl(run.metrics_path) if r.get("stage") == "train"],
         "config": m["config"],
@@ -84,6 +93,11 @@ def _table(rows: list[list], header: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _ci(c: dict, signed: bool = False, pct: bool = False) -> str:
+    f = (lambda v: f"{v:+.1%}") if pct else ((lambda v: f"{v:+.4f}") if signed else (lambda v: f"{v:.4f}"))
+    return f"{f(c['value'])} [{f(c['low'])}, {f(c['high'])}]"
+
+
 def _fmt(x, nd=4) -> str:
     return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
 
@@ -92,8 +106,12 @@ def render_html(run: Run, report: dict) -> str:
     e = html.escape
     t, g, tr, d = report["task"], report["general"], report["training"], report["data"]
     img = lambda b64, alt: f'<img alt="{e(alt)}" src="data:image/png;base64,{b64}">'  # noqa: E731
-    general_rows = [[n, x["metric"], _fmt(x["base"]), _fmt(x["tuned"]), _fmt(x["abs_change"]),
-                     "n/a" if x["rel_change"] is None else f"{x['rel_change']:+.2%}"] for n, x in g.items()]
+    general_rows = [[n, x["metric"], _ci(x["base_ci"]), _ci(x["tuned_ci"]), _ci(x["change_ci"], signed=True),
+                     "n/a" if x["rel_change"] is None else f"{x['rel_change']:+.2%}",
+                     _ci(x["ability_change"], signed=True, pct=True) if x["ability_change"] else "n/a",
+                     "yes" if x["significant"] else "no"]
+                    for n, x in g.items()]
+    fg = report["forgetting"]
     fails = _examples(run, "tuned", lambda r: not r["parse_ok"], 5) + _examples(run, "base", lambda r: not r["parse_ok"], 3)
     samples = _examples(run, "tuned", lambda r: True, 8)
     base_out = {r["id"]: r["output"] for r in _read_jsonl(run.eval_dir / "base" / "predictions.jsonl")}
@@ -103,11 +121,16 @@ def render_html(run: Run, report: dict) -> str:
         e(report["run_id"]), "</title><style>",
         "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "font-size:13px;text-align:left;vertical-align:top}.big{font-size:20px}code{white-space:pre-wrap}",
+        "font-size:13px;text-align:left;vertical-align:top}.big{font-size:20px}code{white-space:pre-wrap}"
+        ".fail{color:#c62828}.warn{color:#ef6c00}.pass{color:#2e7d32}",
         "</style></head><body>",
         f"<h1>tunewright report</h1><p>run <code>{e(report['run_id'])}</code></p>",
         f"<p class='big'>{e(t['metric'])}: <b>{t['base']:.3f} → {t['tuned']:.3f}</b> "
-        f"({t['change']:+.3f}) on {t['n']} test examples</p>",
+        f"(change {_ci(t['change_ci'], signed=True)}, "
+        f"{'significant' if t['significant'] else 'not significant'} at {t['change_ci']['level']:.0%}) "
+        f"on {t['n']} test examples</p>",
+        f"<p class='big'>Forgetting gate: <b class='{e(fg['verdict'])}'>{e(fg['verdict'].upper())}</b>. "
+        + e("; ".join(fg["reasons"])) + "</p>",
         "<h2>Data</h2>",
         _table([[d["input_records"], d["used"], d["quarantined"], json.dumps(d["split"])]],
                ["input records", "used", "quarantined", "split"]),
@@ -120,9 +143,13 @@ def render_html(run: Run, report: dict) -> str:
                 ["tuned", _fmt(t["tuned_detail"]["f1"]), _fmt(t["tuned_detail"]["precision"]),
                  _fmt(t["tuned_detail"]["recall"]), t["unparseable"]["tuned"]]],
                ["model", "entity F1", "precision", "recall", "unparseable answers"]),
+        _table([["base", _ci(t["base_ci"])], ["tuned", _ci(t["tuned_ci"])],
+                ["change (paired bootstrap)", _ci(t["change_ci"], signed=True)]],
+               [f"{t['metric']} with {t['change_ci']['level']:.0%} interval", "value [low, high]"]),
         img(plots.task_plot(t), "task metric"),
         "<h2>General suite (forgetting), base vs tuned</h2>",
-        _table(general_rows, ["task", "metric", "base", "tuned", "change", "relative"]),
+        _table(general_rows, ["task", "metric", "base", "tuned", "change", "relative", "ability change",
+                              "significant"]),
         img(plots.general_plot(g), "general suite") if g else "",
         "<h2>Training</h2>",
         _table([[tr["method"], f"{tr['trainable_params']:,}", f"{tr['total_params']:,}",

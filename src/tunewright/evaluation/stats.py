@@ -1,0 +1,122 @@
+"""Uncertainty of every reported number: bootstrap confidence intervals, paired for base vs tuned.
+
+Each metric is written as a function of per-item sufficient statistics (an (n, k) array), so one resampler
+serves them all: entity F1 from per-example (tp, predicted, gold) counts, accuracy from 0/1 correctness,
+corpus perplexity from per-paragraph (summed NLL, tokens). Paired: base and tuned rows are resampled with the
+same indices, so the interval is for the change on the same items, which is much tighter than two separate
+intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+Statistic = Callable[[np.ndarray], np.ndarray]  # (B, n, k) -> (B,) ; also (n, k) -> scalar via the same code
+
+
+@dataclass
+class Interval:
+    value: float
+    low: float
+    high: float
+    level: float = 0.95
+
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _sums(x: np.ndarray) -> np.ndarray:
+    return x.sum(axis=-2)  # sum over items: (..., n, k) -> (..., k)
+
+
+def micro_f1_stat(x: np.ndarray) -> np.ndarray:
+    """x[..., :] = (tp, predicted, gold) per item; micro F1 = 2 tp / (predicted + gold), 1.0 when both are 0."""
+    s = _sums(x)
+    tp, pred, gold = s[..., 0], s[..., 1], s[..., 2]
+    denom = pred + gold
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 1.0)
+
+
+def mean_stat(x: np.ndarray) -> np.ndarray:
+    return x[..., 0].mean(axis=-1)
+
+
+def perplexity_stat(x: np.ndarray) -> np.ndarray:
+    """x[..., :] = (summed NLL, tokens) per paragraph; token-weighted corpus perplexity."""
+    s = _sums(x)
+    return np.exp(s[..., 0] / s[..., 1])
+
+
+STATISTICS: dict[str, Statistic] = {"micro_f1": micro_f1_stat, "mean": mean_stat, "perplexity": perplexity_stat}
+
+
+def _resample(n: int, n_boot: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))  # (B, n)
+
+
+def bootstrap_ci(items: np.ndarray, stat: Statistic, n_boot: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> Interval:
+    """Percentile bootstrap interval of stat over items (n, k)."""
+    items = np.asarray(items, dtype=float)
+    if items.ndim == 1:
+        items = items[:, None]
+    value = float(stat(items))
+    if len(items) < 2:
+        return Interval(value, value, value, level)
+    boots = stat(items[_resample(len(items), n_boot, seed)])  # (B,)
+    a = (1 - level) / 2
+    return Interval(value, float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)), level)
+
+
+def paired_bootstrap_diff(base: np.ndarray, tuned: np.ndarray, stat: Statistic, n_boot: int = 1000,
+                          level: float = 0.95, seed: int = 0, relative: bool = False) -> Interval | None:
+    """Interval of stat(tuned) - stat(base) (or the relative change) resampling the same items for both.
+
+    None for a relative change from a base of zero, which has no relative change.
+    """
+    base, tuned = np.asarray(base, dtype=float), np.asarray(tuned, dtype=float)
+    if base.ndim == 1:
+        base, tuned = base[:, None], tuned[:, None]
+    if base.shape[0] != tuned.shape[0]:
+        raise ValueError(f"paired bootstrap needs the same items: {base.shape[0]} base vs {tuned.shape[0]} tuned")
+
+    def change(b, t):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (t - b) / np.abs(b) if relative else t - b
+
+    value = float(change(stat(base), stat(tuned)))
+    if not math.isfinite(value):
+        return None
+    if len(base) < 2:
+        return Interval(value, value, value, level)
+    idx = _resample(len(base), n_boot, seed)
+    boots = change(stat(base[idx]), stat(tuned[idx]))
+    boots = boots[np.isfinite(boots)]  # resamples whose base is 0 have no relative change
+    a = (1 - level) / 2
+    return Interval(value, float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)), level)
+
+
+def mcnemar(base_correct: np.ndarray, tuned_correct: np.ndarray) -> dict:
+    """Exact McNemar test on paired 0/1 outcomes: a binomial test on the discordant pairs."""
+    from scipy.stats import binomtest
+
+    b = np.asarray(base_correct, dtype=bool)
+    t = np.asarray(tuned_correct, dtype=bool)
+    only_base = int((b & ~t).sum())
+    only_tuned = int((~b & t).sum())
+    n = only_base + only_tuned
+    p = 1.0 if n == 0 else float(binomtest(only_tuned, n, 0.5).pvalue)
+    return {"only_base_correct": only_base, "only_tuned_correct": only_tuned, "p_value": p}
+
+
+def relative(base: float, tuned: float) -> float | None:
+    if base == 0 or not math.isfinite(base):
+        return None
+    return (tuned - base) / abs(base)
