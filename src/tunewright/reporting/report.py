@@ -58,7 +58,7 @@ def build_report(run: Run) -> dict:
         heldout = {"base": base["heldout"]["loss"], "tuned": tuned["heldout"]["loss"], "n": tuned["heldout"]["n"]}
     tr = read_json(run.path / "train_result.json")
     training = {k: tr[k] for k in ("method", "trainable_params", "total_params", "train_tokens", "trained_tokens",
-                                   "tokens_per_second", "steps", "seconds", "final_loss", "train_examples",
+                                   "tokens_per_second", "steps", "seconds", "final_loss", "train_examples", "replay_examples",
                                    "truncated_examples", "dropped_examples", "peak_memory_bytes")}
     training["trainable_share"] = tr["trainable_params"] / tr["total_params"]
     audit = m.get("audit", {})
@@ -154,9 +154,10 @@ def render_html(run: Run, report: dict) -> str:
         "<h2>Training</h2>",
         _table([[tr["method"], f"{tr['trainable_params']:,}", f"{tr['total_params']:,}",
                  f"{tr['trainable_share']:.3%}", tr["steps"], f"{tr['train_tokens']:,}",
-                 _fmt(tr["tokens_per_second"], 1), tr["truncated_examples"]]],
+                 _fmt(tr["tokens_per_second"], 1), tr["truncated_examples"], tr["train_examples"],
+                 tr["replay_examples"]]],
                ["method", "trainable params", "total params", "trainable share", "steps", "tokens", "tokens/s",
-                "truncated"]),
+                "truncated", "domain examples", "replay examples"]),
     ]
     if report["heldout"]:
         h = report["heldout"]

@@ -20,6 +20,7 @@ from tunewright.project import Run
 from tunewright.records import Example
 from tunewright.training.formats import EncodedSet, PadCollator, encode_examples
 from tunewright.training.methods import apply_method, count_parameters
+from tunewright.training.mitigation import replay_rows
 
 
 @dataclass
@@ -28,6 +29,7 @@ class TrainResult:
     trainable_params: int
     total_params: int
     train_examples: int
+    replay_examples: int
     train_tokens: int  # real (non-pad) tokens processed, all epochs
     trained_tokens: int  # tokens that carried a label, all epochs
     truncated_examples: int
@@ -97,7 +99,8 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer) -
     enc: EncodedSet = encode_examples(tokenizer, chats(train, cfg), tc.max_seq_tokens)
     if not enc.rows:
         raise ValueError("training split is empty after encoding; nothing to train on")
-    ds = Dataset.from_list(enc.rows)
+    replay = replay_rows(cfg, tokenizer, len(enc.rows))
+    ds = Dataset.from_list(enc.rows + replay)
 
     model.train()
     model.config.use_cache = False
@@ -153,6 +156,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer) -
 
     return TrainResult(
         method=tc.method, trainable_params=trainable, total_params=total, train_examples=len(enc.rows),
+        replay_examples=len(replay),
         train_tokens=collator.tokens, trained_tokens=collator.trained_tokens,
         truncated_examples=enc.truncated, dropped_examples=enc.dropped, steps=out.global_step,
         seconds=round(seconds, 2), tokens_per_second=round(collator.tokens / seconds, 1) if seconds else 0.0,
