@@ -4,7 +4,7 @@ and ``tunewright run`` / ``tunewright demo`` only call these."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunewright.config import Config, config_to_dict
@@ -42,7 +42,6 @@ class Session:
     cfg: Config
     resolved: ResolvedModel | None = None
     tokenizer: object = None
-    extra: dict = field(default_factory=dict)
 
     def model_ref(self) -> ResolvedModel:
         if self.resolved is None:

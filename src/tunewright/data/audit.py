@@ -17,7 +17,7 @@ from tunewright.assets import resolve_path
 from tunewright.config import Config
 from tunewright.data.checks import CHECKS, CheckContext, Verdict
 from tunewright.project import write_json
-from tunewright.records import Example, ReadResult, Rejected, read_files, write_jsonl
+from tunewright.records import Example, ReadResult, read_files, write_jsonl
 
 
 @dataclass
@@ -128,5 +128,3 @@ def audit_data(cfg: Config, out_dir: Path, get_tokenizer: Callable[[], Any] | No
     write_json(out_dir / "audit.json", result.summary)
     return result
 
-
-__all__ = ["AuditResult", "Rejected", "audit_data", "audit_examples", "read_inputs"]

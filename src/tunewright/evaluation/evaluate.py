@@ -7,7 +7,6 @@ generation work; the metrics are then computed from the saved file, the same way
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -110,8 +109,3 @@ def load_eval(run: Run, which: str) -> dict | None:
     p = run.eval_dir / which / "metrics.json"
     return read_json(p) if p.exists() else None
 
-
-def relative_change(base: float, tuned: float) -> float | None:
-    if base == 0 or not math.isfinite(base):
-        return None
-    return (tuned - base) / abs(base)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tunewright.config import Config, ForgettingGate
-from tunewright.evaluation.stats import STATISTICS, bootstrap_ci, mcnemar, paired_bootstrap_diff, relative
+from tunewright.evaluation.stats import STATISTICS, bootstrap_ci, mcnemar, paired_bootstrap_diff
 from tunewright.evaluation.suites import ITEM_STATISTICS
 from tunewright.evaluation.tasks import make_task
 
@@ -99,5 +99,3 @@ def forgetting_verdict(per_task: dict[str, dict], gate: ForgettingGate) -> dict:
                        "with an interval excluding zero")
     return {"verdict": verdict, "suite_mean_ability_change": mean, "reasons": reasons}
 
-
-__all__ = ["compare", "forgetting_verdict", "general_comparison", "relative", "task_comparison"]

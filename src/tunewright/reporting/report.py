@@ -6,8 +6,9 @@ import html
 import json
 from pathlib import Path
 
-from tunewright.evaluation.evaluate import load_eval, relative_change, score_predictions
+from tunewright.evaluation.evaluate import load_eval, score_predictions
 from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparison
+from tunewright.evaluation.stats import relative
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 
@@ -46,7 +47,7 @@ def build_report(run: Run) -> dict:
     for name, g in tuned["general"].items():
         b = base["general"][name]["value"]
         general[name] = {"metric": g["metric"], "base": b, "tuned": g["value"], "n": g["n"],
-                         "abs_change": g["value"] - b, "rel_change": relative_change(b, g["value"]),
+                         "abs_change": g["value"] - b, "rel_change": relative(b, g["value"]),
                          "higher_is_better": g["higher_is_better"]}
     comparisons = general_comparison(run.path, cfg, list(general),
                                      {n: g["higher_is_better"] for n, g in general.items()})

@@ -11,7 +11,6 @@ import inspect
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
