@@ -146,14 +146,24 @@ def train(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
 @app.command("eval")
 def eval_(run: Annotated[Path, typer.Option("--run", help="Run directory with a split dataset.")],
           model: Annotated[str, typer.Option("--model", help="base, tuned or both.")] = "both",
+          learning_curve: Annotated[bool, typer.Option("--learning-curve", help="Train on 25%, 50% and 100% of the "
+                                                       "training split and predict the metric at 2x and 4x the data.")] = False,
           config: ConfigOpt = None, set_: SetOpt = None):
     """Task metric on the test split, held-out loss and the general suite, with predictions saved per example."""
-    from tunewright.pipeline import stage_eval
+    from tunewright.pipeline import stage_eval, stage_learning_curve
 
     if model not in ("base", "tuned", "both"):
         _fail("--model must be base, tuned or both")
     cfg = _config(config, _overrides(set_), run)
     r = _run(cfg, run)
+    if learning_curve:
+        lc = _guard(stage_learning_curve, cfg, r)
+        for p in lc["points"]:
+            out.print(f"{p['train_examples']} examples ({p['fraction']:.0%}): {lc['metric']} {p['value']:.4f}")
+        for k, p in lc["predictions"].items():
+            out.print(f"predicted at {k} ({p['size']} examples): {p['value']:.4f} "
+                      f"[{p['low']:.4f}, {p['high']:.4f}]")
+        return
     for which in (["base", "tuned"] if model == "both" else [model]):
         m = _guard(stage_eval, cfg, r, which)
         t = m["task"]

@@ -100,15 +100,22 @@ class StatsSection(Section):
 
 
 class TaskSection(Section):
-    type: Literal["extraction"] = Field(
-        "extraction", description="Task type; 'extraction' scores entity-level micro P/R/F1 on NAME - TYPE lists."
+    type: Literal["extraction", "classification", "generation"] = Field(
+        "extraction",
+        description="Task type: 'extraction' (entity-level micro P/R/F1 on NAME - TYPE lists), 'classification' "
+        "(macro F1 over task.labels), 'generation' (task.metric: rouge_l, token_f1 or exact_match).",
     )
+    labels: list[str] = Field(default_factory=list, description="Classification: the label set.")
+    metric: str | None = Field(None, description="Generation: the headline metric (default rouge_l).")
     entity_types: list[str] = Field(
         default_factory=lambda: ["PERSON", "ORGANIZATION", "LOCATION"],
         description="Entity types the answer may use; other types make an entity unparseable.",
     )
     empty_answer: str = Field("No entities found", description="The answer that means 'no entities'.")
     max_new_tokens: int = Field(96, ge=1, description="Token cap for each generated answer.")
+    stop_strings: list[str] = Field(
+        default_factory=list, description="Generation also stops at any of these strings (cut from the answer)."
+    )
     batch_size: int = Field(16, ge=1, description="Examples per generation batch.")
     max_test_examples: int | None = Field(None, ge=1, description="Evaluate at most this many test examples.")
 

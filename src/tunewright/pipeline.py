@@ -128,6 +128,16 @@ def stage_train(cfg: Config, run: Run, session: Session | None = None):
     return result
 
 
+def stage_learning_curve(cfg: Config, run: Run, session: Session | None = None) -> dict:
+    from tunewright.evaluation.learning_curve import learning_curve
+
+    session = session or Session(cfg)
+    with run.stage("learning_curve"):
+        result = learning_curve(cfg, run, session)
+        run.record_artifact("learning_curve", run.path / "learning_curve.json")
+    return result
+
+
 def stage_report(cfg: Config, run: Run) -> dict:
     from tunewright.reporting.report import write_report
 

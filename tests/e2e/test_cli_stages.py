@@ -76,3 +76,14 @@ def test_stage_by_stage_on_own_data(tmp_path):
     m = json.loads((run / "manifest.json").read_text())
     assert set(m["timings"]) >= {"audit", "split", "train", "eval_base", "eval_tuned", "report"}
     assert "own.jsonl" in m["data_hashes"]
+
+    # learning curve on the same (demo) data: 25/50/100% of the training split, steps scaled alike
+    p = tw("eval", "--run", run, "--learning-curve", "--set", "training.max_steps=4", cwd=tmp_path)
+    assert "predicted at 2x" in p.stdout and "predicted at 4x" in p.stdout
+    lc = json.loads((run / "learning_curve.json").read_text())
+    n = len((run / "data" / "train.jsonl").read_text().splitlines())
+    assert [pt["train_examples"] for pt in lc["points"]] == [round(n * f) for f in (0.25, 0.5, 1.0)]
+    assert [pt["steps"] for pt in lc["points"]] == [1, 2, 4]
+    assert lc["predictions"]["4x"]["size"] == 4 * n
+    tw("report", "--run", run, cwd=tmp_path)
+    assert "Learning curve" in (run / "report.html").read_text()

@@ -24,7 +24,7 @@ class LabelError(ValueError):
     pass
 
 
-def gold_entities(task, examples: list[Example]) -> list:
+def parse_golds(task, examples: list[Example]) -> list:
     golds, bad = [], []
     for ex in examples:
         g = task.parse(ex.answer())
@@ -37,20 +37,17 @@ def gold_entities(task, examples: list[Example]) -> list:
     return golds
 
 
+def read_predictions(path: Path) -> list[dict]:
+    return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+
+
 def score_predictions(cfg: Config, predictions_path: Path) -> dict:
     """Recompute the task metric from a saved predictions file (the report's numbers come from here)."""
     task = make_task(cfg.task)
-    rows = [json.loads(line) for line in open(predictions_path, encoding="utf-8") if line.strip()]
-    preds, golds, unparseable = [], [], 0
-    for r in rows:
-        p = task.parse(r["output"])
-        if p is None:
-            unparseable += 1
-            p = []
-        preds.append([tuple(e) for e in p])
-        golds.append([tuple(e) for e in task.parse(r["gold"])])
-    m = task.score(preds, golds)
-    return {"metric": task.metric, "value": m[task.metric], **m, "n": len(rows), "unparseable": unparseable}
+    rows = read_predictions(predictions_path)
+    m = task.score(rows)
+    return {"metric": task.metric, "value": m[task.metric], **m, "n": len(rows),
+            "unparseable": sum(not r["parse_ok"] for r in rows)}
 
 
 def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: list[Example],
@@ -62,21 +59,20 @@ def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: li
         test = test[: cfg.task.max_test_examples]
     if not test:
         raise ValueError("the test split is empty: nothing to evaluate (check split.test_fraction or data.test_files)")
-    golds = gold_entities(task, test)
+    golds = parse_golds(task, test)
     timings = {}
 
     t0 = time.perf_counter()
     prompts = [prompt_ids(tokenizer, ex.to_chat(cfg.data.system_prompt)[:-1]) for ex in test]
     outputs = generate(model, tokenizer, prompts, cfg.task.max_new_tokens, cfg.task.batch_size,
-                       desc=f"{which}: generate")
+                       desc=f"{which}: generate", stop_strings=cfg.task.stop_strings)
     timings["generate"] = round(time.perf_counter() - t0, 2)
     pred_rows = []
     for ex, out, gold in zip(test, outputs, golds):
         parsed = task.parse(out)
         pred_rows.append({
-            "id": ex.id, "source": ex.source, "output": out, "gold": ex.answer(),
-            "parsed": parsed, "parse_ok": parsed is not None,
-            **task.score_one(parsed or [], gold),
+            "id": ex.id, "source": ex.source, "output": out, "gold": ex.answer(), "gold_parsed": gold,
+            "parsed": parsed, "parse_ok": parsed is not None, **task.item_row(parsed, gold),
         })
     write_jsonl(out_dir / "predictions.jsonl", pred_rows)
     task_metrics = score_predictions(cfg, out_dir / "predictions.jsonl")

@@ -54,7 +54,17 @@ def perplexity_stat(x: np.ndarray) -> np.ndarray:
     return np.exp(s[..., 0] / s[..., 1])
 
 
-STATISTICS: dict[str, Statistic] = {"micro_f1": micro_f1_stat, "mean": mean_stat, "perplexity": perplexity_stat}
+def macro_f1_stat(x: np.ndarray) -> np.ndarray:
+    """x[..., :] = per-class (tp, fp, fn) triples per item; macro F1 = mean over classes of 2tp / (2tp + fp + fn)."""
+    s = _sums(x)
+    s = s.reshape(*s.shape[:-1], -1, 3)  # (..., classes, 3)
+    tp, fp, fn = s[..., 0], s[..., 1], s[..., 2]
+    denom = 2 * tp + fp + fn
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0).mean(axis=-1)
+
+
+STATISTICS: dict[str, Statistic] = {"micro_f1": micro_f1_stat, "mean": mean_stat, "perplexity": perplexity_stat,
+                                    "macro_f1": macro_f1_stat}
 
 
 def _resample(n: int, n_boot: int, seed: int) -> np.ndarray:

@@ -1,39 +1,71 @@
-"""Task types by name (STYLE.md #7): how an answer is parsed and which metric scores it."""
+"""Task types by name (STYLE.md #7): how an answer is parsed, what a saved prediction row holds, and which
+metric scores it. Every task scores from saved rows, so the numbers can always be recomputed from disk.
+
+A task also says how its rows become sufficient statistics for the bootstrap (``statistic`` and
+``item_vector``, see evaluation/stats.py), so its headline metric gets an interval like every other number.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from tunewright.config import TaskSection
-from tunewright.evaluation.metrics import Entity, entity_counts, entity_f1
+from tunewright.evaluation import metrics as M
 from tunewright.registry import Registry
 
 TASKS = Registry("task", "task.type")
 
 
+class Task:
+    """Interface: parse an answer (None = unparseable), describe one item, score saved rows."""
+
+    cfg: TaskSection
+    metric: str
+    statistic: str
+
+    def parse(self, text: str) -> Any | None: ...
+
+    def item_row(self, pred: Any | None, gold: Any) -> dict: ...
+
+    def item_vector(self, row: dict) -> list[float]: ...
+
+    def score(self, rows: list[dict]) -> dict: ...
+
+    def item_score(self, row: dict) -> float:
+        """How good one answer is, on the headline metric's scale (for ranking regressions)."""
+        ...
+
+    def detail_keys(self) -> list[str]:
+        """The numbers shown beside the headline metric in the report."""
+        return [self.metric]
+
+
 @TASKS.register("extraction")
 @dataclass
-class ExtractionTask:
+class ExtractionTask(Task):
     """Answers are ``[NAME - TYPE, NAME - TYPE, ...]`` or the configured empty answer."""
 
     cfg: TaskSection
     metric: str = "entity_f1"
-    statistic: str = "micro_f1"  # bootstrap statistic over item_vector rows (tunewright.evaluation.stats)
+    statistic: str = "micro_f1"
 
     def __post_init__(self) -> None:
         types = "|".join(re.escape(t) for t in self.cfg.entity_types)
         # lazy name up to " - TYPE" followed by a comma or the end: names may hold commas and hyphens
         self._item = re.compile(rf"\s*(.+?)\s+-\s+({types})\s*(?:,|$)")
 
-    def parse(self, text: str) -> list[Entity] | None:
+    def parse(self, text: str) -> list[M.Entity] | None:
         """Entities in the answer, [] for the empty answer, None when the answer cannot be parsed."""
         t = text.strip()
         groups = re.findall(r"\[([^\[\]]*)\]", t)
         if not groups:
             return [] if self.cfg.empty_answer.lower() in t.lower() else None
         content = groups[-1].strip()
-        out: list[Entity] = []
+        out: list[M.Entity] = []
         pos = 0
         while pos < len(content):
             m = self._item.match(content, pos)
@@ -43,20 +75,110 @@ class ExtractionTask:
             pos = m.end()
         return out
 
-    def score_one(self, pred: list[Entity], gold: list[Entity]) -> dict:
-        tp, n_pred, n_gold = entity_counts(pred, gold)
+    def item_row(self, pred, gold) -> dict:
+        tp, n_pred, n_gold = M.entity_counts(pred or [], gold)
         return {"tp": tp, "n_predicted": n_pred, "n_gold": n_gold}
 
-    @staticmethod
-    def item_vector(row: dict) -> list[float]:
-        """Sufficient statistics of one saved prediction row: (tp, predicted, gold)."""
+    def item_vector(self, row: dict) -> list[float]:
         return [row["tp"], row["n_predicted"], row["n_gold"]]
 
-    def score(self, preds: list[list[Entity]], golds: list[list[Entity]]) -> dict:
-        m = entity_f1(preds, golds)
+    def item_score(self, row: dict) -> float:
+        return M.prf(row["tp"], row["n_predicted"], row["n_gold"])["f1"]
+
+    def score(self, rows: list[dict]) -> dict:
+        preds = [[tuple(e) for e in (r["parsed"] or [])] for r in rows]
+        golds = [[tuple(e) for e in r["gold_parsed"]] for r in rows]
+        m = M.entity_f1(preds, golds)
+        lenient = M.entity_f1([M.lenient(p) for p in preds], [M.lenient(g) for g in golds])
         return {"entity_f1": m["f1"], "entity_precision": m["precision"], "entity_recall": m["recall"],
-                "tp": m["tp"], "predicted": m["predicted"], "gold": m["gold"]}
+                "entity_f1_lenient": lenient["f1"], "tp": m["tp"], "predicted": m["predicted"], "gold": m["gold"],
+                "per_type": M.entity_f1_by_type(preds, golds)}
+
+    def detail_keys(self) -> list[str]:
+        return ["entity_f1", "entity_precision", "entity_recall", "entity_f1_lenient"]
 
 
-def make_task(cfg: TaskSection) -> ExtractionTask:
+@TASKS.register("classification")
+@dataclass
+class ClassificationTask(Task):
+    """The answer is one label of ``task.labels`` (matched case-insensitively, surrounding punctuation ignored)."""
+
+    cfg: TaskSection
+    metric: str = "macro_f1"
+    statistic: str = "macro_f1"
+
+    def __post_init__(self) -> None:
+        if not self.cfg.labels:
+            raise ValueError("task.labels: a classification task needs its label set")
+        self._by_key = {self._key(lab): lab for lab in self.cfg.labels}
+
+    @staticmethod
+    def _key(s: str) -> str:
+        return s.strip().strip(".!\"'`").strip().casefold()
+
+    def parse(self, text: str) -> str | None:
+        return self._by_key.get(self._key(text))
+
+    def item_row(self, pred, gold) -> dict:
+        return {"pred_label": pred, "gold_label": gold, "correct": pred == gold}
+
+    def item_vector(self, row: dict) -> list[float]:
+        """Per class c: (tp_c, fp_c, fn_c) of this one item, flattened; sums give every per-class count."""
+        v = []
+        for lab in self.cfg.labels:
+            tp = row["gold_label"] == lab and row["pred_label"] == lab
+            v += [float(tp), float(row["pred_label"] == lab and not tp), float(row["gold_label"] == lab and not tp)]
+        return v
+
+    def item_score(self, row: dict) -> float:
+        return float(row["correct"])
+
+    def score(self, rows: list[dict]) -> dict:
+        # an unparseable answer is a wrong answer of no class
+        m = M.classification_metrics([r["gold_label"] for r in rows],
+                                     [r["pred_label"] if r["pred_label"] is not None else "" for r in rows],
+                                     self.cfg.labels)
+        return m
+
+    def detail_keys(self) -> list[str]:
+        return ["macro_f1", "micro_f1", "accuracy"]
+
+
+GENERATION_METRICS = {"exact_match": M.exact_match, "token_f1": M.token_f1, "rouge_l": M.rouge_l}
+
+
+@TASKS.register("generation")
+@dataclass
+class GenerationTask(Task):
+    """Free text compared with the reference: exact match, token F1 and ROUGE-L; ``task.metric`` is the headline."""
+
+    cfg: TaskSection
+    metric: str = "rouge_l"
+    statistic: str = "mean"
+
+    def __post_init__(self) -> None:
+        self.metric = self.cfg.metric or "rouge_l"
+        if self.metric not in GENERATION_METRICS:
+            raise ValueError(f"task.metric: {self.metric!r} is not a generation metric; known: {sorted(GENERATION_METRICS)}")
+
+    def parse(self, text: str) -> str:
+        return text.strip()
+
+    def item_row(self, pred, gold) -> dict:
+        return {name: fn(pred or "", gold) for name, fn in GENERATION_METRICS.items()}
+
+    def item_vector(self, row: dict) -> list[float]:
+        return [row[self.metric]]
+
+    def item_score(self, row: dict) -> float:
+        return float(row[self.metric])
+
+    def score(self, rows: list[dict]) -> dict:
+        return {name: float(np.mean([r[name] for r in rows])) if rows else 0.0 for name in GENERATION_METRICS}
+
+    def detail_keys(self) -> list[str]:
+        return list(GENERATION_METRICS)
+
+
+def make_task(cfg: TaskSection) -> Task:
     return TASKS.lookup(cfg.type)(cfg)

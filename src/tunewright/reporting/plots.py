@@ -43,17 +43,17 @@ def _bars(ax, labels, base, tuned, title, fmt="{:.3f}", base_ci=None, tuned_ci=N
 
 
 def task_plot(task: dict) -> str:
-    """F1 with its bootstrap interval; precision and recall as plain bars (their intervals are in the JSON)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    keys = ["f1", "precision", "recall"]
+    """The headline metric with its bootstrap interval; the other task numbers as plain bars."""
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(task["base_detail"]), 3.4))
+    keys = list(task["base_detail"])
     base = [task["base_detail"][k] for k in keys]
     tuned = [task["tuned_detail"][k] for k in keys]
     point = lambda v: {"low": v, "high": v}  # noqa: E731
-    _bars(ax, [f"entity {k}" for k in keys], base, tuned,
-          f"Task metric on {task['n']} test examples ({task['change_ci']['level']:.0%} interval on F1)",
-          base_ci=[task["base_ci"], point(base[1]), point(base[2])],
-          tuned_ci=[task["tuned_ci"], point(tuned[1]), point(tuned[2])])
+    _bars(ax, [k.replace("_", " ") for k in keys], base, tuned,
+          f"{task['metric']} on {task['n']} test examples ({task['change_ci']['level']:.0%} interval)",
+          base_ci=[task["base_ci"], *map(point, base[1:])], tuned_ci=[task["tuned_ci"], *map(point, tuned[1:])])
     ax.set_ylim(0, 1.08)
+    ax.tick_params(axis="x", labelsize=8)
     return _png(fig)
 
 
@@ -92,4 +92,26 @@ def data_plot(data: dict) -> str:
     for i, v in enumerate(values[::-1]):
         ax.annotate(str(v), (v, i), va="center", fontsize=8, xytext=(3, 0), textcoords="offset points")
     ax.set_title(f"{data['input_records']} input records: used, and quarantine reasons")
+    return _png(fig)
+
+
+def learning_curve_plot(lc: dict) -> str:
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    sizes, values = lc["sizes"], lc["values"]
+    ax.plot(sizes, values, "o", color=TUNED, label="measured")
+    f = lc["fit"]
+    top = max(p["size"] for p in lc["predictions"].values())
+    xs = np.linspace(min(sizes) * 0.8, top * 1.05, 200)
+    ax.plot(xs, f["a"] - f["b"] * xs ** (-f["c"]), "--", color=BASE, label="power-law fit")
+    for k, p in lc["predictions"].items():
+        ax.errorbar([p["size"]], [p["value"]], yerr=[[p["value"] - p["low"]], [p["high"] - p["value"]]], fmt="s",
+                    color="#1a9850", capsize=4)
+        ax.annotate(f"{k}: {p['value']:.3f}", (p["size"], p["value"]), fontsize=8, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.set_xlabel("training examples")
+    ax.set_ylabel(lc["metric"])
+    ax.set_title(f"Learning curve ({lc['level']:.0%} interval on predictions)")
+    ax.legend(fontsize=8)
     return _png(fig)

@@ -9,6 +9,7 @@ from pathlib import Path
 from tunewright.evaluation.evaluate import load_eval, score_predictions
 from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparison
 from tunewright.evaluation.stats import relative
+from tunewright.evaluation.tasks import make_task
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 
@@ -36,7 +37,8 @@ def build_report(run: Run) -> dict:
     # the task numbers are recomputed from the saved predictions, not copied from memory
     tb = score_predictions(cfg, run.eval_dir / "base" / "predictions.jsonl")
     tt = score_predictions(cfg, run.eval_dir / "tuned" / "predictions.jsonl")
-    detail = lambda t: {"f1": t["entity_f1"], "precision": t["entity_precision"], "recall": t["entity_recall"]}  # noqa: E731
+    keys = make_task(cfg.task).detail_keys()
+    detail = lambda t: {k: t[k] for k in keys}  # noqa: E731
     task = {
         "name": f"{cfg.task.type}", "metric": tb["metric"], "base": tb["value"], "tuned": tt["value"], "n": tt["n"],
         "change": tt["value"] - tb["value"], "base_detail": detail(tb), "tuned_detail": detail(tt),
@@ -78,9 +80,35 @@ def build_report(run: Run) -> dict:
         "run_id": run.id, "task": task, "general": general, "forgetting": forgetting, "heldout": heldout,
         "training": training,
         "data": data, "timings": m.get("timings", {}), "headline": headline,
+        "regressions": worst_regressions(run, cfg),
+        "learning_curve": read_json(run.path / "learning_curve.json") if (run.path / "learning_curve.json").exists()
+        else None,
         "loss_curve": [r for r in _read_jsonl(run.metrics_path) if r.get("stage") == "train"],
         "config": m["config"],
     }
+
+
+def worst_regressions(run: Run, cfg, limit: int = 5) -> dict:
+    """Items the tuned model does worse on than the base model, worst first: task items, MMLU, perplexity."""
+    task = make_task(cfg.task)
+    e = run.eval_dir
+    base = _read_jsonl(e / "base" / "predictions.jsonl")
+    tuned = _read_jsonl(e / "tuned" / "predictions.jsonl")
+    drops = []
+    for b, t in zip(base, tuned):
+        d = task.item_score(b) - task.item_score(t)
+        if d > 0:
+            drops.append({"source": t["source"], "drop": d, "gold": t["gold"], "base_output": b["output"],
+                          "tuned_output": t["output"]})
+    out = {"task": sorted(drops, key=lambda r: -r["drop"])[:limit]}
+    mb, mt = _read_jsonl(e / "base" / "general_mmlu.jsonl"), _read_jsonl(e / "tuned" / "general_mmlu.jsonl")
+    out["mmlu"] = [{"source": t["source"], "answer": t["answer"], "base": b["pred"], "tuned": t["pred"]}
+                   for b, t in zip(mb, mt) if b["correct"] and not t["correct"]][:limit]
+    pb = _read_jsonl(e / "base" / "general_general_perplexity.jsonl")
+    pt = _read_jsonl(e / "tuned" / "general_general_perplexity.jsonl")
+    rises = [{"source": t["source"], "nll_rise": t["mean_nll"] - b["mean_nll"]} for b, t in zip(pb, pt)]
+    out["general_perplexity"] = sorted([r for r in rises if r["nll_rise"] > 0], key=lambda r: -r["nll_rise"])[:limit]
+    return out
 
 
 def _examples(run: Run, which: str, pred, limit: int) -> list[dict]:
@@ -101,6 +129,16 @@ def _ci(c: dict, signed: bool = False, pct: bool = False) -> str:
 
 def _fmt(x, nd=4) -> str:
     return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+
+
+def _learning_curve_html(lc: dict | None) -> list[str]:
+    if not lc:
+        return []
+    rows = [[p["train_examples"], f"{p['fraction']:.0%}", p["steps"], _fmt(p["value"])] for p in lc["points"]]
+    rows += [[v["size"], f"predicted at {k}", "", f"{v['value']:.4f} [{v['low']:.4f}, {v['high']:.4f}]"]
+             for k, v in lc["predictions"].items()]
+    return ["<h2>Learning curve</h2>", _table(rows, ["training examples", "share", "steps", lc["metric"]]),
+            f'<img alt="learning curve" src="data:image/png;base64,{plots.learning_curve_plot(lc)}">']
 
 
 def render_html(run: Run, report: dict) -> str:
@@ -139,11 +177,9 @@ def render_html(run: Run, report: dict) -> str:
         _table([[k, v] for k, v in d["token_lengths"].items()], ["token length", "value"]),
         img(plots.data_plot(d), "data summary"),
         "<h2>Task metric, base vs tuned</h2>",
-        _table([["base", _fmt(t["base_detail"]["f1"]), _fmt(t["base_detail"]["precision"]),
-                 _fmt(t["base_detail"]["recall"]), t["unparseable"]["base"]],
-                ["tuned", _fmt(t["tuned_detail"]["f1"]), _fmt(t["tuned_detail"]["precision"]),
-                 _fmt(t["tuned_detail"]["recall"]), t["unparseable"]["tuned"]]],
-               ["model", "entity F1", "precision", "recall", "unparseable answers"]),
+        _table([[which, *(_fmt(v) for v in t[f"{which}_detail"].values()), t["unparseable"][which]]
+                for which in ("base", "tuned")],
+               ["model", *t["base_detail"], "unparseable answers"]),
         _table([["base", _ci(t["base_ci"])], ["tuned", _ci(t["tuned_ci"])],
                 ["change (paired bootstrap)", _ci(t["change_ci"], signed=True)]],
                [f"{t['metric']} with {t['change_ci']['level']:.0%} interval", "value [low, high]"]),
@@ -166,9 +202,18 @@ def render_html(run: Run, report: dict) -> str:
     if report["loss_curve"]:
         parts.append(img(plots.loss_plot(report["loss_curve"], report["heldout"]), "training loss"))
     parts += [
+        *_learning_curve_html(report.get("learning_curve")),
         "<h2>Predictions (tuned), first examples</h2>",
         _table([[r["source"], r["gold"], base_out.get(r["id"], ""), r["output"]] for r in samples],
                ["source", "gold", "base output", "tuned output"]),
+        "<h2>Worst regressions (tuned worse than base on the same item)</h2>",
+        _table([[r["source"], f"{r['drop']:.3f}", r["gold"], r["base_output"], r["tuned_output"]]
+                for r in report["regressions"]["task"]] or [["(none)", "", "", "", ""]],
+               ["source", f"{t['metric']} drop", "gold", "base output", "tuned output"]),
+        _table([[r["source"], r["answer"], r["base"], r["tuned"]] for r in report["regressions"]["mmlu"]]
+               or [["(none)", "", "", ""]], ["MMLU item", "answer", "base", "tuned"]),
+        _table([[r["source"], f"{r['nll_rise']:+.3f}"] for r in report["regressions"]["general_perplexity"]]
+               or [["(none)", ""]], ["general text", "NLL per token, rise"]),
         f"<h2>Unparseable answers (base {t['unparseable']['base']}, tuned {t['unparseable']['tuned']})</h2>",
         _table([[r["source"], r["output"]] for r in fails] or [["(none)", ""]], ["source", "output"]),
         "<h2>Stage timings (seconds)</h2>", _table(timings, ["stage", "seconds"]),
