@@ -148,14 +148,22 @@ def eval_(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
           model: Annotated[str, typer.Option("--model", help="base, tuned or both.")] = "both",
           learning_curve: Annotated[bool, typer.Option("--learning-curve", help="Train on 25%, 50% and 100% of the "
                                                        "training split and predict the metric at 2x and 4x the data.")] = False,
+          export_harness: Annotated[Optional[Path], typer.Option("--export-harness", help="Write the domain task and "
+                                                                  "the general suite as lm-evaluation-harness tasks into DIR.")] = None,
           config: ConfigOpt = None, set_: SetOpt = None):
     """Task metric on the test split, held-out loss and the general suite, with predictions saved per example."""
-    from tunewright.pipeline import stage_eval, stage_learning_curve
+    from tunewright.pipeline import stage_eval, stage_export_harness, stage_learning_curve
 
     if model not in ("base", "tuned", "both"):
         _fail("--model must be base, tuned or both")
     cfg = _config(config, _overrides(set_), run)
     r = _run(cfg, run)
+    if export_harness is not None:
+        for p in _guard(stage_export_harness, cfg, r, export_harness):
+            out.print(f"wrote {p}")
+        out.print(f"run them with: lm_eval --model hf --model_args pretrained=MODEL --include_path {export_harness} "
+                  "--tasks tunewright")
+        return
     if learning_curve:
         lc = _guard(stage_learning_curve, cfg, r)
         for p in lc["points"]:

@@ -138,6 +138,13 @@ def stage_learning_curve(cfg: Config, run: Run, session: Session | None = None) 
     return result
 
 
+def stage_export_harness(cfg: Config, run: Run, out_dir: Path, session: Session | None = None) -> list[Path]:
+    from tunewright.evaluation.harness import export_harness
+
+    session = session or Session(cfg)
+    return export_harness(cfg, session.tok(), _load_split(run, "test"), out_dir)
+
+
 def stage_report(cfg: Config, run: Run) -> dict:
     from tunewright.reporting.report import write_report
 

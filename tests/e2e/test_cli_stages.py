@@ -19,6 +19,10 @@ def tw(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
+def r_task_tuned(run: Path) -> float:
+    return json.loads((run / "report.json").read_text())["task"]["tuned"]
+
+
 def test_help_lists_the_stages(tmp_path):
     out = tw("--help", cwd=tmp_path).stdout
     for stage in ("init", "data", "split", "train", "eval", "report", "run", "demo"):
@@ -76,6 +80,32 @@ def test_stage_by_stage_on_own_data(tmp_path):
     m = json.loads((run / "manifest.json").read_text())
     assert set(m["timings"]) >= {"audit", "split", "train", "eval_base", "eval_tuned", "report"}
     assert "own.jsonl" in m["data_hashes"]
+
+    # lm-evaluation-harness export: YAML with local data, and the metric hooks agree with our own scoring
+    hdir = tmp_path / "harness"
+    p = tw("eval", "--run", run, "--export-harness", hdir, cwd=tmp_path)
+    assert "lm_eval" in p.stdout
+    import importlib.util
+
+    import yaml
+
+    class L(yaml.SafeLoader):
+        pass
+
+    L.add_constructor("!function", lambda loader, node: ("function", loader.construct_scalar(node)))
+    dom = yaml.load((hdir / "tunewright_domain.yaml").read_text(), Loader=L)
+    assert dom["output_type"] == "generate_until" and dom["process_results"] == ("function", "utils.process_results")
+    docs = [json.loads(x) for x in (hdir / "domain_test.jsonl").read_text().splitlines()]
+    assert len(docs) == 12 and docs[0]["prompt"].endswith("<|im_start|>assistant\n")
+    mmlu = yaml.load((hdir / "tunewright_mmlu.yaml").read_text(), Loader=L)
+    assert mmlu["output_type"] == "multiple_choice" and len((hdir / "mmlu.jsonl").read_text().splitlines()) == 4
+    spec = importlib.util.spec_from_file_location("tw_harness_utils", hdir / "utils.py")
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    preds = [json.loads(x) for x in (run / "eval" / "tuned" / "predictions.jsonl").read_text().splitlines()]
+    by_id = {d["id"]: d for d in docs}
+    items = [utils.process_results(by_id[r["id"]], [r["output"]])["entity_f1"] for r in preds]
+    assert utils.aggregate(items) == pytest.approx(r_task_tuned(run))
 
     # learning curve on the same (demo) data: 25/50/100% of the training split, steps scaled alike
     p = tw("eval", "--run", run, "--learning-curve", "--set", "training.max_steps=4", cwd=tmp_path)
