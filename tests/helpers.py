@@ -16,3 +16,9 @@ def write_lines(path: Path, lines: list) -> Path:
 def chat(user: str, answer: str, system: str | None = None) -> dict:
     msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
     return {"messages": msgs + [{"role": "assistant", "content": answer}]}
+
+
+def nonempty_judge(prompt, output, reference) -> float:
+    """A stand-in judge for the hook's test: 1 when the answer is not empty."""
+    assert isinstance(prompt, list) and prompt[-1]["role"] == "user"
+    return float(bool(output.strip()))

@@ -88,7 +88,8 @@ def _guard(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except GateFailed as e:
         _fail(str(e), 1)
-    except (NoUsableRecords, ConfigError, LabelError, AssetMissing, TemplateError, FileNotFoundError) as e:
+    except (NoUsableRecords, ConfigError, LabelError, AssetMissing, TemplateError, FileNotFoundError, ImportError,
+            ValueError) as e:
         _fail(str(e), 2)
 
 
@@ -150,9 +151,14 @@ def eval_(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
                                                        "training split and predict the metric at 2x and 4x the data.")] = False,
           export_harness: Annotated[Optional[Path], typer.Option("--export-harness", help="Write the domain task and "
                                                                   "the general suite as lm-evaluation-harness tasks into DIR.")] = None,
+          harness: Annotated[Optional[str], typer.Option("--harness", help="Comma-separated lm-evaluation-harness "
+                                                         "tasks to run on base and tuned (needs lm-eval).")] = None,
+          harness_include: Annotated[Optional[Path], typer.Option("--harness-include", help="Folder of extra harness "
+                                                                  "task YAML (e.g. from --export-harness).")] = None,
+          harness_limit: Annotated[Optional[int], typer.Option("--harness-limit", help="Items per harness task.")] = None,
           config: ConfigOpt = None, set_: SetOpt = None):
     """Task metric on the test split, held-out loss and the general suite, with predictions saved per example."""
-    from tunewright.pipeline import stage_eval, stage_export_harness, stage_learning_curve
+    from tunewright.pipeline import stage_eval, stage_export_harness, stage_harness, stage_learning_curve
 
     if model not in ("base", "tuned", "both"):
         _fail("--model must be base, tuned or both")
@@ -163,6 +169,13 @@ def eval_(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
             out.print(f"wrote {p}")
         out.print(f"run them with: lm_eval --model hf --model_args pretrained=MODEL --include_path {export_harness} "
                   "--tasks tunewright")
+        return
+    if harness:
+        res = _guard(stage_harness, cfg, r, [t.strip() for t in harness.split(",") if t.strip()], harness_include,
+                     harness_limit)
+        for which, tasks in res.items():
+            for name, metrics in tasks.items():
+                out.print(f"{which}: {name} " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         return
     if learning_curve:
         lc = _guard(stage_learning_curve, cfg, r)

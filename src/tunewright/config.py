@@ -100,13 +100,18 @@ class StatsSection(Section):
 
 
 class TaskSection(Section):
-    type: Literal["extraction", "classification", "generation"] = Field(
+    type: Literal["extraction", "classification", "generation", "multiple_choice"] = Field(
         "extraction",
         description="Task type: 'extraction' (entity-level micro P/R/F1 on NAME - TYPE lists), 'classification' "
-        "(macro F1 over task.labels), 'generation' (task.metric: rouge_l, token_f1 or exact_match).",
+        "(macro F1 over task.labels), 'generation' (task.metric: rouge_l, token_f1 or exact_match), "
+        "'multiple_choice' (accuracy by log-likelihood of each record's 'choices').",
     )
     labels: list[str] = Field(default_factory=list, description="Classification: the label set.")
     metric: str | None = Field(None, description="Generation: the headline metric (default rouge_l).")
+    judge: str | None = Field(
+        None, description="Generation: 'module:function' called as f(prompt, output, reference) -> score in [0, 1] "
+        "for each answer (an LLM judge, say); its mean is reported as 'judge'. Off by default.",
+    )
     entity_types: list[str] = Field(
         default_factory=lambda: ["PERSON", "ORGANIZATION", "LOCATION"],
         description="Entity types the answer may use; other types make an entity unparseable.",
@@ -160,6 +165,16 @@ class ForgettingGate(Section):
     )
 
 
+class GeneralTaskSpec(Section):
+    name: str = Field(description="Task name in the report (must not be general_perplexity or mmlu).")
+    file: str = Field(description="JSONL: {question, choices, answer (index or text)} for multiple_choice, "
+                      "{prompt, answer} for generation. Relative to the config file.")
+    type: Literal["multiple_choice", "generation"] = Field("multiple_choice", description="How items are scored.")
+    metric: Literal["exact_match", "token_f1", "rouge_l"] = Field("exact_match", description="Generation metric.")
+    max_items: int = Field(100, ge=1, description="Items from the start of the file.")
+    max_new_tokens: int = Field(32, ge=1, description="Generation: token cap per answer.")
+
+
 class GeneralSection(Section):
     enabled: bool = Field(True, description="Run the general suite (forgetting) on the base and tuned models.")
     text_files: list[str] = Field(
@@ -186,9 +201,14 @@ class GeneralSection(Section):
     mmlu_questions: int = Field(100, ge=1, description="Questions from the start of mmlu_file.")
     batch_size: int = Field(8, ge=1, description="Sequences per forward pass in the general suite.")
     gate: ForgettingGate = Field(default_factory=ForgettingGate, description="Forgetting gate thresholds.")
+    tasks: list[GeneralTaskSpec] = Field(default_factory=list, description="Your own general tasks (JSONL), run "
+                                         "on base and tuned like the built-in ones and counted by the gate.")
 
     @model_validator(mode="after")
     def _eval_within_reserve(self):
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names) or {"general_perplexity", "mmlu"} & set(names):
+            raise ValueError(f"tasks: names must be unique and not general_perplexity or mmlu, got {names}")
         if self.perplexity_paragraphs > self.reserved_eval_lines:
             raise ValueError(f"perplexity_paragraphs ({self.perplexity_paragraphs}) must not exceed "
                              f"reserved_eval_lines ({self.reserved_eval_lines}): evaluation text would overlap replay")

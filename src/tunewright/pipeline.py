@@ -145,6 +145,23 @@ def stage_export_harness(cfg: Config, run: Run, out_dir: Path, session: Session 
     return export_harness(cfg, session.tok(), _load_split(run, "test"), out_dir)
 
 
+def stage_harness(cfg: Config, run: Run, tasks: list[str], include_path: Path | None, limit: int | None,
+                  session: Session | None = None) -> dict:
+    """lm-evaluation-harness tasks on the base and the tuned model; results land in eval/<which>/harness.json."""
+    from tunewright.evaluation.harness import run_harness
+
+    session = session or Session(cfg)
+    out = {}
+    with run.stage("harness"):
+        for which in ("base", "tuned"):
+            adapter = run.model_dir if which == "tuned" else None
+            if which == "tuned" and not (run.model_dir / "adapter_config.json").exists():
+                raise FileNotFoundError(f"{run.model_dir}: no trained adapter; run 'tunewright train' first")
+            out[which] = run_harness(session.model_ref().path, adapter, tasks, include_path, limit, cfg.task.batch_size)
+            write_json(run.eval_dir / which / "harness.json", out[which])
+    return out
+
+
 def stage_report(cfg: Config, run: Run) -> dict:
     from tunewright.reporting.report import write_report
 

@@ -122,7 +122,12 @@ def example_from_record(rec: Any, source: str) -> Example:
     """Build an Example from one parsed JSON object; raise ValueError naming the field when it does not fit."""
     if not isinstance(rec, dict):
         raise ValueError(f"record must be a JSON object, got {type(rec).__name__}")
-    meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else {}
+    meta = dict(rec["meta"]) if isinstance(rec.get("meta"), dict) else {}
+    if "choices" in rec:  # multiple choice: the answer must be one of these
+        ch = rec["choices"]
+        if not isinstance(ch, list) or len(ch) < 2 or not all(isinstance(c, str) for c in ch):
+            raise ValueError("field 'choices' must be a list of at least two strings")
+        meta["choices"] = ch
     if "messages" in rec or "input" in rec:
         key = "messages" if "messages" in rec else "input"
         msgs = rec[key]

@@ -96,7 +96,7 @@ def test_stage_by_stage_on_own_data(tmp_path):
     dom = yaml.load((hdir / "tunewright_domain.yaml").read_text(), Loader=L)
     assert dom["output_type"] == "generate_until" and dom["process_results"] == ("function", "utils.process_results")
     docs = [json.loads(x) for x in (hdir / "domain_test.jsonl").read_text().splitlines()]
-    assert len(docs) == 12 and docs[0]["prompt"].endswith("<|im_start|>assistant\n")
+    assert len(docs) == 3 and docs[0]["prompt"].endswith("<|im_start|>assistant\n")
     mmlu = yaml.load((hdir / "tunewright_mmlu.yaml").read_text(), Loader=L)
     assert mmlu["output_type"] == "multiple_choice" and len((hdir / "mmlu.jsonl").read_text().splitlines()) == 4
     spec = importlib.util.spec_from_file_location("tw_harness_utils", hdir / "utils.py")
@@ -107,6 +107,16 @@ def test_stage_by_stage_on_own_data(tmp_path):
     items = [utils.process_results(by_id[r["id"]], [r["output"]])["entity_f1"] for r in preds]
     assert utils.aggregate(items) == pytest.approx(r_task_tuned(run))
 
+    # and the exported MMLU task runs in the real harness, on base and tuned, into the same report
+    p = tw("eval", "--run", run, "--harness", "tunewright_mmlu", "--harness-include", hdir, "--harness-limit", 4,
+           cwd=tmp_path)
+    assert "base: tunewright_mmlu acc,none" in p.stdout and "tuned: tunewright_mmlu acc,none" in p.stdout
+    for which in ("base", "tuned"):
+        h = json.loads((run / "eval" / which / "harness.json").read_text())
+        assert 0 <= h["tunewright_mmlu"]["acc,none"] <= 1
+    bad = tw("eval", "--run", run, "--harness", "no_such_task", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "unknown harness task" in bad.stderr
+
     # learning curve on the same (demo) data: 25/50/100% of the training split, steps scaled alike
     p = tw("eval", "--run", run, "--learning-curve", "--set", "training.max_steps=4", cwd=tmp_path)
     assert "predicted at 2x" in p.stdout and "predicted at 4x" in p.stdout
@@ -116,4 +126,5 @@ def test_stage_by_stage_on_own_data(tmp_path):
     assert [pt["steps"] for pt in lc["points"]] == [1, 2, 4]
     assert lc["predictions"]["4x"]["size"] == 4 * n
     tw("report", "--run", run, cwd=tmp_path)
-    assert "Learning curve" in (run / "report.html").read_text()
+    html = (run / "report.html").read_text()
+    assert "Learning curve" in html and "lm-evaluation-harness tasks" in html

@@ -49,11 +49,39 @@ def test_classification_project(tmp_path):
 def test_generation_project(tmp_path):
     records = [{"prompt": s, "completion": s.split()[0]} for s, _ in _sentences(50)]
     run, r = _project(tmp_path, records, [
-        "task.type=generation", "task.metric=exact_match", "task.max_new_tokens=8",
+        "task.type=generation", "task.metric=exact_match", "task.max_new_tokens=8", "task.judge=helpers:nonempty_judge",
         "data.system_prompt=Repeat the first word of the sentence and nothing else.",
     ])
     t = r["task"]
     assert t["metric"] == "exact_match"
     rows = [json.loads(x) for x in open(run.path / "eval" / "tuned" / "predictions.jsonl")]
     assert t["tuned"] == pytest.approx(sum(row["exact_match"] for row in rows) / len(rows))
-    assert set(t["tuned_detail"]) == {"exact_match", "token_f1", "rouge_l"}
+    assert set(t["tuned_detail"]) == {"exact_match", "token_f1", "rouge_l", "judge"}
+    assert t["tuned_detail"]["judge"] == pytest.approx(sum(bool(row["output"].strip()) for row in rows) / len(rows))
+
+
+def test_multiple_choice_project_with_user_general_tasks(tmp_path):
+    records = [{"prompt": s, "completion": "none" if ideal.startswith("No entities") else "entities",
+                "choices": ["entities", "none"]} for s, ideal in _sentences(40)]
+    mmlu = [json.loads(x) for x in resolve_path("pkg:evals/registry/data/sandbagging/samples-all.jsonl")
+            .read_text().splitlines()[:6]]
+    (tmp_path / "mc.jsonl").write_text("".join(
+        json.dumps({"question": q["question"], "choices": ["A", "B", "C", "D"], "answer": q["answer"]}) + "\n"
+        for q in mmlu))
+    (tmp_path / "gen.jsonl").write_text("".join(json.dumps({"prompt": p, "answer": a}) + "\n" for p, a in [
+        ("The capital of France is", "Paris"), ("Two plus two equals", "four"), ("The opposite of hot is", "cold")]))
+    run, r = _project(tmp_path, records, [
+        "task.type=multiple_choice", "general.enabled=true", "general.perplexity_paragraphs=2",
+        "general.mmlu_questions=4",
+        f"general.tasks=[{{name: my_mc, file: {tmp_path / 'mc.jsonl'}}}, "
+        f"{{name: my_gen, file: {tmp_path / 'gen.jsonl'}, type: generation, metric: token_f1, max_new_tokens: 6}}]",
+        "data.system_prompt=Does the sentence name a person, organization or location? Answer entities or none.",
+    ])
+    t = r["task"]
+    assert t["metric"] == "accuracy" and set(t["tuned_detail"]) == {"accuracy", "accuracy_norm"}
+    rows = [json.loads(x) for x in open(run.path / "eval" / "tuned" / "predictions.jsonl")]
+    assert all(row["output"] in ("entities", "none") and len(row["logprobs"]) == 2 for row in rows)
+    assert t["tuned"] == pytest.approx(sum(row["correct"] for row in rows) / len(rows))
+    assert set(r["general"]) == {"general_perplexity", "mmlu", "my_mc", "my_gen"}
+    assert r["general"]["my_mc"]["n"] == 6 and r["general"]["my_gen"]["metric"] == "token_f1"
+    assert "base_ci" in r["general"]["my_gen"] and r["forgetting"]["verdict"] in {"pass", "warn", "fail"}

@@ -33,3 +33,19 @@ def test_replay_off_by_default(toy_tokenizer):
 def test_evaluation_cannot_reach_into_replay_lines():
     with pytest.raises(ConfigError, match="reserved_eval_lines"):
         load_config(None, ["general.perplexity_paragraphs=300"])
+
+
+def test_user_general_task_errors_name_file_and_line(tmp_path):
+    from tunewright.config import GeneralTaskSpec
+    from tunewright.evaluation.suites import load_user_task
+
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"question": "q", "choices": ["a", "b"], "answer": "a"}\n{"question": "q", "choices": ["a"]}\n')
+    spec = GeneralTaskSpec(name="t", file=str(f))
+    with pytest.raises(ValueError, match=f"{f}:2: needs 'question'"):
+        load_user_task(spec, lambda p: p)
+    f.write_text('{"question": "q", "choices": ["a", "b"], "answer": "c"}\n')
+    with pytest.raises(ValueError, match="field 'answer' must be a choice"):
+        load_user_task(spec, lambda p: p)
+    with pytest.raises(ConfigError, match="names must be unique"):
+        load_config(None, [f"general.tasks=[{{name: mmlu, file: {f}}}]"])

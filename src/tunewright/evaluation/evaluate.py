@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+from tunewright.assets import resolve_path
 from tunewright.config import Config
 from tunewright.evaluation.generate import generate
 from tunewright.evaluation.loss import sum_nll
@@ -50,6 +51,38 @@ def score_predictions(cfg: Config, predictions_path: Path) -> dict:
             "unparseable": sum(not r["parse_ok"] for r in rows)}
 
 
+def load_judge(spec: str):
+    """Import the judge hook named 'module:function'."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"task.judge: cannot import {spec!r} ({e})") from None
+
+
+def _choice_rows(task, model, tokenizer, test, prompts, golds, cfg: Config, which: str) -> list[dict]:
+    from tunewright.evaluation.choices import choice_logprobs, pick
+
+    choices = []
+    for ex, gold in zip(test, golds):
+        ch = ex.meta.get("choices")
+        if not ch:
+            raise LabelError(f"{ex.source}: a multiple_choice task needs a 'choices' field on every record")
+        if gold not in ch:
+            raise LabelError(f"{ex.source}: the answer {gold!r} is not one of its 'choices' {ch}")
+        choices.append(ch)
+    scored = choice_logprobs(model, tokenizer, prompts, choices, cfg.general.batch_size, desc=f"{which}: choices")
+    rows = []
+    for ex, ch, sc, gold in zip(test, choices, scored, golds):
+        plain, norm = pick(sc, ch)
+        rows.append({"id": ex.id, "source": ex.source, "output": ch[plain], "gold": gold, "gold_parsed": gold,
+                     "parsed": ch[plain], "parse_ok": True, **task.item_row(ch[plain], gold),
+                     "correct_norm": ch[norm] == gold, "choices": ch, "logprobs": [round(x, 4) for x, _ in sc]})
+    return rows
+
+
 def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: list[Example],
                    validation: list[Example]) -> dict:
     """Evaluate ``model`` (``which`` = 'base' or 'tuned'); write eval/<which>/ and return the metrics."""
@@ -64,16 +97,23 @@ def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: li
 
     t0 = time.perf_counter()
     prompts = [prompt_ids(tokenizer, ex.to_chat(cfg.data.system_prompt)[:-1]) for ex in test]
-    outputs = generate(model, tokenizer, prompts, cfg.task.max_new_tokens, cfg.task.batch_size,
-                       desc=f"{which}: generate", stop_strings=cfg.task.stop_strings)
+    if getattr(task, "scores_by_likelihood", False):
+        pred_rows = _choice_rows(task, model, tokenizer, test, prompts, golds, cfg, which)
+    else:
+        outputs = generate(model, tokenizer, prompts, cfg.task.max_new_tokens, cfg.task.batch_size,
+                           desc=f"{which}: generate", stop_strings=cfg.task.stop_strings)
+        pred_rows = []
+        for ex, out, gold in zip(test, outputs, golds):
+            parsed = task.parse(out)
+            pred_rows.append({
+                "id": ex.id, "source": ex.source, "output": out, "gold": ex.answer(), "gold_parsed": gold,
+                "parsed": parsed, "parse_ok": parsed is not None, **task.item_row(parsed, gold),
+            })
     timings["generate"] = round(time.perf_counter() - t0, 2)
-    pred_rows = []
-    for ex, out, gold in zip(test, outputs, golds):
-        parsed = task.parse(out)
-        pred_rows.append({
-            "id": ex.id, "source": ex.source, "output": out, "gold": ex.answer(), "gold_parsed": gold,
-            "parsed": parsed, "parse_ok": parsed is not None, **task.item_row(parsed, gold),
-        })
+    if cfg.task.judge:
+        judge = load_judge(cfg.task.judge)
+        for ex, row in zip(test, pred_rows):
+            row["judge"] = float(judge(ex.to_chat(cfg.data.system_prompt)[:-1], row["output"], row["gold"]))
     write_jsonl(out_dir / "predictions.jsonl", pred_rows)
     task_metrics = score_predictions(cfg, out_dir / "predictions.jsonl")
 
@@ -90,7 +130,7 @@ def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: li
     general = {}
     if cfg.general.enabled:
         t0 = time.perf_counter()
-        for r in run_general_suite(model, tokenizer, cfg.general):
+        for r in run_general_suite(model, tokenizer, cfg.general, lambda f: resolve_path(cfg.resolve(f))):
             general[r.name] = {"metric": r.metric, "value": r.value, "n": r.n, "higher_is_better": r.higher_is_better}
             write_jsonl(out_dir / f"general_{r.name}.jsonl", r.items)
         timings["general"] = round(time.perf_counter() - t0, 2)

@@ -14,7 +14,7 @@ import numpy as np
 
 from tunewright.config import Config, ForgettingGate
 from tunewright.evaluation.stats import STATISTICS, bootstrap_ci, mcnemar, paired_bootstrap_diff
-from tunewright.evaluation.suites import ITEM_STATISTICS
+from tunewright.evaluation.suites import item_statistic
 from tunewright.evaluation.tasks import make_task
 
 
@@ -65,7 +65,7 @@ def general_comparison(run_path: Path, cfg: Config, names: list[str], higher: di
     e = run_path / "eval"
     out = {}
     for name in names:
-        stat_name, vector = ITEM_STATISTICS[name]
+        stat_name, vector = item_statistic(name, cfg.general)
         out[name] = compare(e / "base" / f"general_{name}.jsonl", e / "tuned" / f"general_{name}.jsonl", stat_name,
                             vector, cfg, higher[name])
     return out

@@ -59,6 +59,8 @@ def export_harness(cfg: Config, tokenizer, test: list[Example], out_dir: Path) -
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    if cfg.task.max_test_examples is not None:
+        test = test[: cfg.task.max_test_examples]
     rows = [{"id": ex.id, "source": ex.source,
              "prompt": render(tokenizer, ex.to_chat(cfg.data.system_prompt)[:-1], add_generation_prompt=True),
              "target": ex.answer()} for ex in test]
@@ -107,3 +109,27 @@ def make_metric_name(cfg: Config) -> str:
     from tunewright.evaluation.tasks import make_task
 
     return make_task(cfg.task).metric
+
+
+def run_harness(model_path: str, adapter_dir: Path | None, tasks: list[str], include_path: Path | None,
+                limit: int | None, batch_size: int) -> dict:
+    """Run lm-evaluation-harness tasks on the base model (or base + adapter) and return their results."""
+    try:
+        from lm_eval import simple_evaluate
+        from lm_eval.tasks import TaskManager
+    except ImportError:
+        raise ImportError("--harness needs lm-evaluation-harness: pip install lm-eval") from None
+    import torch
+
+    args = f"pretrained={model_path},dtype=float32"
+    if adapter_dir is not None:
+        args += f",peft={adapter_dir}"
+    manager = TaskManager(include_path=str(include_path) if include_path else None)
+    unknown = [t for t in tasks if t not in manager.all_tasks]
+    if unknown:
+        raise ValueError(f"--harness: unknown harness task(s) {unknown}; export ours with --export-harness DIR and "
+                         "pass --harness-include DIR")
+    res = simple_evaluate(model="hf", model_args=args, tasks=tasks, task_manager=manager, limit=limit,
+                          batch_size=batch_size, device="cuda" if torch.cuda.is_available() else "cpu")
+    return {name: {k: v for k, v in r.items() if isinstance(v, (int, float)) and "," in k}
+            for name, r in res["results"].items()}

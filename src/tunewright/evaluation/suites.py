@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tunewright.assets import resolve_path
-from tunewright.config import GeneralSection
+from tunewright.config import GeneralSection, GeneralTaskSpec
 from tunewright.evaluation.loss import sum_nll
 
 LETTERS = ["A", "B", "C", "D"]
@@ -116,6 +116,73 @@ ITEM_STATISTICS: dict[str, tuple[str, Callable[[dict], list[float]]]] = {
 }
 
 
-def run_general_suite(model, tokenizer, cfg: GeneralSection) -> list[GeneralTaskResult]:
+def load_user_task(spec: GeneralTaskSpec, resolve) -> list[dict]:
+    """Rows of a user's general task, validated with file:line in every error."""
+    out = []
+    path = resolve(spec.file)
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if len(out) >= spec.max_items:
+                break
+            where = f"{spec.file}:{n}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
+            if spec.type == "multiple_choice":
+                q, ch, a = rec.get("question"), rec.get("choices"), rec.get("answer")
+                if not isinstance(q, str) or not isinstance(ch, list) or len(ch) < 2:
+                    raise ValueError(f"{where}: needs 'question' (string) and 'choices' (list of 2+ strings)")
+                idx = a if isinstance(a, int) else (ch.index(a) if a in ch else None)
+                if idx is None or not 0 <= idx < len(ch):
+                    raise ValueError(f"{where}: field 'answer' must be a choice or its index, got {a!r}")
+                out.append({"source": where, "question": q, "choices": ch, "answer": idx})
+            else:
+                p, a = rec.get("prompt"), rec.get("answer")
+                if not isinstance(p, str) or not isinstance(a, str):
+                    raise ValueError(f"{where}: needs 'prompt' and 'answer' strings")
+                out.append({"source": where, "prompt": p, "answer": a})
+    if not out:
+        raise ValueError(f"{spec.file}: general task '{spec.name}' has no items")
+    return out
+
+
+def user_task(model, tokenizer, cfg: GeneralSection, spec: GeneralTaskSpec, resolve) -> GeneralTaskResult:
+    from tunewright.evaluation.choices import choice_logprobs, pick
+    from tunewright.evaluation.generate import generate
+    from tunewright.evaluation.tasks import GENERATION_METRICS
+
+    rows = load_user_task(spec, resolve)
+    items = []
+    if spec.type == "multiple_choice":
+        contexts = [tokenizer(r["question"], add_special_tokens=False)["input_ids"] for r in rows]
+        choices = [[" " + c for c in r["choices"]] for r in rows]
+        scored = choice_logprobs(model, tokenizer, contexts, choices, cfg.batch_size, desc=f"general {spec.name}")
+        for r, sc, ch in zip(rows, scored, choices):
+            plain, _ = pick(sc, ch)
+            items.append({"source": r["source"], "answer": r["answer"], "pred": plain, "correct": plain == r["answer"]})
+        value = sum(i["correct"] for i in items) / len(items)
+        return GeneralTaskResult(spec.name, "accuracy", value, len(items), True, items)
+    prompts = [tokenizer(r["prompt"], add_special_tokens=False)["input_ids"] for r in rows]
+    outs = generate(model, tokenizer, prompts, spec.max_new_tokens, cfg.batch_size, desc=f"general {spec.name}")
+    fn = GENERATION_METRICS[spec.metric]
+    for r, o in zip(rows, outs):
+        items.append({"source": r["source"], "answer": r["answer"], "output": o, "score": fn(o, r["answer"])})
+    value = sum(i["score"] for i in items) / len(items)
+    return GeneralTaskResult(spec.name, spec.metric, value, len(items), True, items)
+
+
+def item_statistic(name: str, cfg: GeneralSection) -> tuple[str, Callable[[dict], list[float]]]:
+    """How a general task's saved items become bootstrap statistics (built-in or user task)."""
+    if name in ITEM_STATISTICS:
+        return ITEM_STATISTICS[name]
+    spec = next(t for t in cfg.tasks if t.name == name)
+    if spec.type == "multiple_choice":
+        return "mean", lambda r: [float(r["correct"])]
+    return "mean", lambda r: [r["score"]]
+
+
+def run_general_suite(model, tokenizer, cfg: GeneralSection, resolve=resolve_path) -> list[GeneralTaskResult]:
     names = ["general_perplexity"] + (["mmlu"] if cfg.mmlu_file else [])
-    return [GENERAL_TASKS[n](model, tokenizer, cfg) for n in names]
+    results = [GENERAL_TASKS[n](model, tokenizer, cfg) for n in names]
+    return results + [user_task(model, tokenizer, cfg, spec, resolve) for spec in cfg.tasks]

@@ -174,10 +174,42 @@ class GenerationTask(Task):
         return float(row[self.metric])
 
     def score(self, rows: list[dict]) -> dict:
-        return {name: float(np.mean([r[name] for r in rows])) if rows else 0.0 for name in GENERATION_METRICS}
+        names = list(GENERATION_METRICS) + (["judge"] if rows and "judge" in rows[0] else [])
+        return {name: float(np.mean([r[name] for r in rows])) if rows else 0.0 for name in names}
 
     def detail_keys(self) -> list[str]:
-        return list(GENERATION_METRICS)
+        return list(GENERATION_METRICS) + (["judge"] if self.cfg.judge else [])
+
+
+@TASKS.register("multiple_choice")
+@dataclass
+class MultipleChoiceTask(Task):
+    """The answer is one of the example's ``choices`` (record field), picked by log-likelihood, not generated."""
+
+    cfg: TaskSection
+    metric: str = "accuracy"
+    statistic: str = "mean"
+    scores_by_likelihood: bool = True
+
+    def parse(self, text: str) -> str:
+        return text.strip()
+
+    def item_row(self, pred, gold) -> dict:
+        return {"correct": pred == gold}
+
+    def item_vector(self, row: dict) -> list[float]:
+        return [float(row["correct"])]
+
+    def item_score(self, row: dict) -> float:
+        return float(row["correct"])
+
+    def score(self, rows: list[dict]) -> dict:
+        n = len(rows) or 1
+        return {"accuracy": sum(r["correct"] for r in rows) / n,
+                "accuracy_norm": sum(r.get("correct_norm", r["correct"]) for r in rows) / n}
+
+    def detail_keys(self) -> list[str]:
+        return ["accuracy", "accuracy_norm"]
 
 
 def make_task(cfg: TaskSection) -> Task:

@@ -81,11 +81,21 @@ def build_report(run: Run) -> dict:
         "training": training,
         "data": data, "timings": m.get("timings", {}), "headline": headline,
         "regressions": worst_regressions(run, cfg),
+        "harness": _harness(run),
         "learning_curve": read_json(run.path / "learning_curve.json") if (run.path / "learning_curve.json").exists()
         else None,
         "loss_curve": [r for r in _read_jsonl(run.metrics_path) if r.get("stage") == "train"],
         "config": m["config"],
     }
+
+
+def _harness(run: Run) -> dict | None:
+    b, t = run.eval_dir / "base" / "harness.json", run.eval_dir / "tuned" / "harness.json"
+    if not (b.exists() and t.exists()):
+        return None
+    base, tuned = read_json(b), read_json(t)
+    return {task: {m: {"base": v, "tuned": tuned.get(task, {}).get(m)} for m, v in metrics.items()}
+            for task, metrics in base.items()}
 
 
 def worst_regressions(run: Run, cfg, limit: int = 5) -> dict:
@@ -203,6 +213,9 @@ def render_html(run: Run, report: dict) -> str:
         parts.append(img(plots.loss_plot(report["loss_curve"], report["heldout"]), "training loss"))
     parts += [
         *_learning_curve_html(report.get("learning_curve")),
+        *([ "<h2>lm-evaluation-harness tasks</h2>",
+            _table([[task, m, _fmt(v["base"]), _fmt(v["tuned"])] for task, ms in report["harness"].items()
+                    for m, v in ms.items()], ["task", "metric", "base", "tuned"])] if report.get("harness") else []),
         "<h2>Predictions (tuned), first examples</h2>",
         _table([[r["source"], r["gold"], base_out.get(r["id"], ""), r["output"]] for r in samples],
                ["source", "gold", "base output", "tuned output"]),
