@@ -95,3 +95,18 @@ def test_enforce_gates_raises_only_on_fail():
     enforce_gates({"forgetting": {"verdict": "warn", "reasons": ["x"]}})
     with pytest.raises(GateFailed, match="forgetting gate failed: ppl lost"):
         enforce_gates({"forgetting": {"verdict": "fail", "reasons": ["ppl lost 14%"]}})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_precision_recall_statistics_match_prf(seed):
+    from tunewright.evaluation.metrics import prf
+    from tunewright.evaluation.stats import micro_precision_stat, micro_recall_stat
+
+    rng = np.random.default_rng(seed)
+    items = rng.integers(0, 3, size=(20, 3)).astype(float)
+    items[:, 0] = np.minimum(items[:, 0], items[:, 1:].min(axis=1))  # tp <= predicted, gold
+    tp, pred, gold = items.sum(axis=0)
+    ref = prf(int(tp), int(pred), int(gold))
+    assert float(micro_precision_stat(items)) == pytest.approx(ref["precision"])
+    assert float(micro_recall_stat(items)) == pytest.approx(ref["recall"])
+    assert float(micro_precision_stat(np.zeros((3, 3)))) == 1.0  # nothing predicted, nothing to find

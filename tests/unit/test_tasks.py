@@ -56,3 +56,22 @@ def test_stop_strings_cut_the_answer():
 
     assert cut_at_stop("[A - PERSON]\nExplanation: ...", ["\n", "Explanation"]) == "[A - PERSON]"
     assert cut_at_stop("no stop here", ["###"]) == "no stop here"
+
+
+def test_every_detail_number_has_a_statistic_that_reproduces_it():
+    cases = {
+        "extraction": (TaskSection(), [("[bank - ORGANIZATION, Joe - PERSON]", "[Bank - ORGANIZATION, Joe - PERSON]"),
+                                       ("nonsense", "[Ohio - LOCATION]"), ("No entities found", "No entities found")]),
+        "classification": (TaskSection(type="classification", labels=["a", "b", "c"]),
+                           [("a", "a"), ("b", "a"), ("zzz", "c"), ("c", "c")]),
+        "generation": (TaskSection(type="generation"), [("the loan", "a loan"), ("x", "y")]),
+    }
+    for name, (cfg, pairs) in cases.items():
+        task = make_task(cfg)
+        rows = rows_for(task, pairs)
+        scored = task.score(rows)
+        stats = task.detail_statistics()
+        assert set(stats) == set(task.detail_keys()), name
+        for key, (stat, vector) in stats.items():
+            items = np.array([vector(r) for r in rows], float)
+            assert float(STATISTICS[stat](items)) == pytest.approx(scored[key]), (name, key)

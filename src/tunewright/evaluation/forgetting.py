@@ -61,6 +61,15 @@ def task_comparison(run_path: Path, cfg: Config) -> dict:
                    task.item_vector, cfg, higher_is_better=True)
 
 
+def task_detail_comparisons(run_path: Path, cfg: Config) -> dict:
+    """Every task number (precision, recall, lenient F1, accuracy...) with intervals and its paired change."""
+    task = make_task(cfg.task)
+    e = run_path / "eval"
+    return {k: compare(e / "base" / "predictions.jsonl", e / "tuned" / "predictions.jsonl", stat, vector, cfg,
+                       higher_is_better=True)
+            for k, (stat, vector) in task.detail_statistics().items()}
+
+
 def general_comparison(run_path: Path, cfg: Config, names: list[str], higher: dict[str, bool]) -> dict:
     e = run_path / "eval"
     out = {}

@@ -44,6 +44,27 @@ def micro_f1_stat(x: np.ndarray) -> np.ndarray:
     return np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 1.0)
 
 
+def micro_precision_stat(x: np.ndarray) -> np.ndarray:
+    """(tp, predicted, gold) items; tp / predicted, and with nothing predicted 1.0 only if nothing was to find."""
+    s = _sums(x)
+    tp, pred, gold = s[..., 0], s[..., 1], s[..., 2]
+    return np.where(pred > 0, tp / np.maximum(pred, 1e-12), np.where(gold > 0, 0.0, 1.0))
+
+
+def micro_recall_stat(x: np.ndarray) -> np.ndarray:
+    s = _sums(x)
+    tp, pred, gold = s[..., 0], s[..., 1], s[..., 2]
+    return np.where(gold > 0, tp / np.maximum(gold, 1e-12), np.where(pred > 0, 0.0, 1.0))
+
+
+def class_micro_f1_stat(x: np.ndarray) -> np.ndarray:
+    """Per-class (tp, fp, fn) triples, pooled over classes: 2 TP / (2 TP + FP + FN)."""
+    s = _sums(x)
+    s = s.reshape(*s.shape[:-1], -1, 3).sum(axis=-2)
+    denom = 2 * s[..., 0] + s[..., 1] + s[..., 2]
+    return np.where(denom > 0, 2 * s[..., 0] / np.maximum(denom, 1e-12), 0.0)
+
+
 def mean_stat(x: np.ndarray) -> np.ndarray:
     return x[..., 0].mean(axis=-1)
 
@@ -63,8 +84,10 @@ def macro_f1_stat(x: np.ndarray) -> np.ndarray:
     return np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0).mean(axis=-1)
 
 
-STATISTICS: dict[str, Statistic] = {"micro_f1": micro_f1_stat, "mean": mean_stat, "perplexity": perplexity_stat,
-                                    "macro_f1": macro_f1_stat}
+STATISTICS: dict[str, Statistic] = {
+    "micro_f1": micro_f1_stat, "micro_precision": micro_precision_stat, "micro_recall": micro_recall_stat,
+    "mean": mean_stat, "perplexity": perplexity_stat, "macro_f1": macro_f1_stat, "class_micro_f1": class_micro_f1_stat,
+}
 
 
 def _resample(n: int, n_boot: int, seed: int) -> np.ndarray:

@@ -43,6 +43,10 @@ class Task:
         """The numbers shown beside the headline metric in the report."""
         return [self.metric]
 
+    def detail_statistics(self) -> dict[str, tuple[str, Any]]:
+        """For each detail key: (bootstrap statistic, row -> item vector), so every number gets an interval."""
+        return {self.metric: (self.statistic, self.item_vector)}
+
 
 @TASKS.register("extraction")
 @dataclass
@@ -97,6 +101,14 @@ class ExtractionTask(Task):
     def detail_keys(self) -> list[str]:
         return ["entity_f1", "entity_precision", "entity_recall", "entity_f1_lenient"]
 
+    def detail_statistics(self) -> dict[str, tuple[str, Any]]:
+        def lenient_vector(row):
+            pred = [tuple(e) for e in (row["parsed"] or [])]
+            return list(M.entity_counts(M.lenient(pred), M.lenient([tuple(e) for e in row["gold_parsed"]])))
+
+        return {"entity_f1": ("micro_f1", self.item_vector), "entity_precision": ("micro_precision", self.item_vector),
+                "entity_recall": ("micro_recall", self.item_vector), "entity_f1_lenient": ("micro_f1", lenient_vector)}
+
 
 @TASKS.register("classification")
 @dataclass
@@ -143,6 +155,10 @@ class ClassificationTask(Task):
     def detail_keys(self) -> list[str]:
         return ["macro_f1", "micro_f1", "accuracy"]
 
+    def detail_statistics(self) -> dict[str, tuple[str, Any]]:
+        return {"macro_f1": ("macro_f1", self.item_vector), "micro_f1": ("class_micro_f1", self.item_vector),
+                "accuracy": ("mean", lambda r: [float(r["correct"])])}
+
 
 GENERATION_METRICS = {"exact_match": M.exact_match, "token_f1": M.token_f1, "rouge_l": M.rouge_l}
 
@@ -180,6 +196,9 @@ class GenerationTask(Task):
     def detail_keys(self) -> list[str]:
         return list(GENERATION_METRICS) + (["judge"] if self.cfg.judge else [])
 
+    def detail_statistics(self) -> dict[str, tuple[str, Any]]:
+        return {k: ("mean", lambda r, k=k: [float(r[k])]) for k in self.detail_keys()}
+
 
 @TASKS.register("multiple_choice")
 @dataclass
@@ -210,6 +229,10 @@ class MultipleChoiceTask(Task):
 
     def detail_keys(self) -> list[str]:
         return ["accuracy", "accuracy_norm"]
+
+    def detail_statistics(self) -> dict[str, tuple[str, Any]]:
+        return {"accuracy": ("mean", self.item_vector),
+                "accuracy_norm": ("mean", lambda r: [float(r.get("correct_norm", r["correct"]))])}
 
 
 def make_task(cfg: TaskSection) -> Task:

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from tunewright.evaluation.evaluate import load_eval, score_predictions
-from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparison
+from tunewright.evaluation.forgetting import (forgetting_verdict, general_comparison, task_comparison,
+                                              task_detail_comparisons)
 from tunewright.evaluation.stats import relative
 from tunewright.evaluation.tasks import make_task
 from tunewright.project import Run, atomic_write_text, read_json, write_json
@@ -44,6 +45,7 @@ def build_report(run: Run) -> dict:
         "change": tt["value"] - tb["value"], "base_detail": detail(tb), "tuned_detail": detail(tt),
         "unparseable": {"base": tb["unparseable"], "tuned": tt["unparseable"]},
         **task_comparison(run.path, cfg),
+        "details": task_detail_comparisons(run.path, cfg),
     }
     general = {}
     for name, g in tuned["general"].items():
@@ -190,9 +192,10 @@ def render_html(run: Run, report: dict) -> str:
         _table([[which, *(_fmt(v) for v in t[f"{which}_detail"].values()), t["unparseable"][which]]
                 for which in ("base", "tuned")],
                ["model", *t["base_detail"], "unparseable answers"]),
-        _table([["base", _ci(t["base_ci"])], ["tuned", _ci(t["tuned_ci"])],
-                ["change (paired bootstrap)", _ci(t["change_ci"], signed=True)]],
-               [f"{t['metric']} with {t['change_ci']['level']:.0%} interval", "value [low, high]"]),
+        _table([[k, _ci(d["base_ci"]), _ci(d["tuned_ci"]), _ci(d["change_ci"], signed=True),
+                 "yes" if d["significant"] else "no"] for k, d in t["details"].items()],
+               [f"metric ({t['change_ci']['level']:.0%} intervals)", "base", "tuned", "change (paired)",
+                "significant"]),
         img(plots.task_plot(t), "task metric"),
         "<h2>General suite (forgetting), base vs tuned</h2>",
         _table(general_rows, ["task", "metric", "base", "tuned", "change", "relative", "ability change",
