@@ -184,6 +184,8 @@ def eval_(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
         for k, p in lc["predictions"].items():
             out.print(f"predicted at {k} ({p['size']} examples): {p['value']:.4f} "
                       f"[{p['low']:.4f}, {p['high']:.4f}]")
+        for w in lc["warnings"]:
+            out.print(f"caution: {w}")
         return
     for which in (["base", "tuned"] if model == "both" else [model]):
         m = _guard(stage_eval, cfg, r, which)

@@ -26,3 +26,16 @@ def test_prediction_interval_brackets_the_prediction():
         p = out["predictions"][k]
         assert p["low"] <= p["value"] <= p["high"]
     assert out["predictions"]["2x"]["size"] == 800 and out["predictions"]["4x"]["value"] >= out["values"][-1] - 1e-9
+
+
+def test_bounded_metric_never_extrapolates_past_one_and_odd_curves_are_flagged():
+    rng = np.random.default_rng(1)
+    cfg = load_config(None, ["stats.bootstrap_samples=100"])
+    # a curve that dips, then jumps (the demo's shape: collapse at 50%, then learning)
+    mats = [(rng.random((200, 1)) < p).astype(float) for p in (0.05, 0.0, 0.6)]
+    out = fit_and_predict([100, 200, 400], mats, "mean", cfg)
+    assert all(p["high"] <= 1.0 + 1e-9 and p["value"] <= 1.0 + 1e-9 for p in out["predictions"].values())
+    assert any("do not rise" in w for w in out["warnings"])
+    smooth = fit_and_predict([100, 200, 400], [(rng.random((400, 1)) < p).astype(float) for p in (0.5, 0.62, 0.7)],
+                             "mean", cfg)
+    assert not any("do not rise" in w for w in smooth["warnings"])

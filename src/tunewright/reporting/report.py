@@ -149,7 +149,8 @@ def _learning_curve_html(lc: dict | None) -> list[str]:
     rows = [[p["train_examples"], f"{p['fraction']:.0%}", p["steps"], _fmt(p["value"])] for p in lc["points"]]
     rows += [[v["size"], f"predicted at {k}", "", f"{v['value']:.4f} [{v['low']:.4f}, {v['high']:.4f}]"]
              for k, v in lc["predictions"].items()]
-    return ["<h2>Learning curve</h2>", _table(rows, ["training examples", "share", "steps", lc["metric"]]),
+    warn = "".join(f"<p class='warn'>Caution: {html.escape(w)}.</p>" for w in lc.get("warnings", []))
+    return ["<h2>Learning curve</h2>", _table(rows, ["training examples", "share", "steps", lc["metric"]]), warn,
             f'<img alt="learning curve" src="data:image/png;base64,{plots.learning_curve_plot(lc)}">']
 
 

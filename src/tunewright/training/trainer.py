@@ -30,6 +30,7 @@ class TrainResult:
     train_examples: int
     replay_examples: int
     train_tokens: int  # real (non-pad) tokens processed, all epochs
+    padded_tokens: int  # tokens computed on, pad included
     trained_tokens: int  # tokens that carried a label, all epochs
     truncated_examples: int
     dropped_examples: int
@@ -51,9 +52,11 @@ class CountingCollator(PadCollator):
         super().__init__(pad_token_id)
         self.tokens = 0
         self.trained_tokens = 0
+        self.padded_tokens = 0  # tokens the model computed on, pad included
 
     def __call__(self, batch):
         out = super().__call__(batch)
+        self.padded_tokens += out["input_ids"].numel()
         self.tokens += int(out["attention_mask"].sum())
         self.trained_tokens += int((out["labels"] != -100).sum())
         return out
@@ -156,7 +159,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer) -
     return TrainResult(
         method=tc.method, trainable_params=trainable, total_params=total, train_examples=len(enc.rows),
         replay_examples=len(replay),
-        train_tokens=collator.tokens, trained_tokens=collator.trained_tokens,
+        train_tokens=collator.tokens, padded_tokens=collator.padded_tokens, trained_tokens=collator.trained_tokens,
         truncated_examples=enc.truncated, dropped_examples=enc.dropped, steps=out.global_step,
         seconds=round(seconds, 2), tokens_per_second=round(collator.tokens / seconds, 1) if seconds else 0.0,
         final_loss=curve[-1]["loss"] if curve else float(out.training_loss), peak_memory_bytes=peak,
