@@ -108,6 +108,7 @@ def learning_curve(cfg: Config, run: Run, session, fractions=FRACTIONS) -> dict:
         done = sub_run.manifest_path.exists() and read_json(sub_run.manifest_path).get("want") == want
         if not done:  # a finished share is reused when the command is run again (e.g. after an interruption)
             sub_run.path.mkdir(parents=True, exist_ok=True)
+            write_json(sub_run.manifest_path, {"want": None, "status": "running"})  # "done" only once evaluated
             model = load_model(session.model_ref(), cfg.model)
             result = train_model(sub, sub_run, train[:n], model, session.tok())
             del model
