@@ -39,7 +39,7 @@ def parse_golds(task, examples: list[Example]) -> list:
 
 
 def read_predictions(path: Path) -> list[dict]:
-    return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def score_predictions(cfg: Config, predictions_path: Path) -> dict:

@@ -7,23 +7,19 @@ change; the gate reads it and each task's paired interval.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from tunewright.config import Config, ForgettingGate
+from tunewright.evaluation.evaluate import read_predictions
 from tunewright.evaluation.stats import STATISTICS, bootstrap_ci, mcnemar, paired_bootstrap_diff
 from tunewright.evaluation.suites import item_statistic
 from tunewright.evaluation.tasks import make_task
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
 def paired_items(base_path: Path, tuned_path: Path, vector) -> tuple[np.ndarray, np.ndarray, list[dict], list[dict]]:
-    b, t = _rows(base_path), _rows(tuned_path)
+    b, t = read_predictions(base_path), read_predictions(tuned_path)
     if [r.get("source") for r in b] != [r.get("source") for r in t]:
         raise ValueError(f"{base_path} and {tuned_path} do not hold the same items in the same order")
     return np.array([vector(r) for r in b], float), np.array([vector(r) for r in t], float), b, t
