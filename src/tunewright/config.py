@@ -70,10 +70,81 @@ class DataSection(Section):
     max_records: int | None = Field(None, ge=1, description="Read at most this many usable records (subset runs).")
 
 
+class NormalizeSection(Section):
+    apply_in_curate: bool = Field(True, description="'tunewright data curate' rewrites the text with the fixes the audit reports.")
+    fix_mojibake: bool = Field(True, description="Repair mojibake (text decoded with the wrong codec) with ftfy.")
+    strip_html: bool = Field(True, description="Remove leftover HTML tags and unescape entities.")
+
+
+class QualitySection(Section):
+    min_tokens: int = Field(2, ge=0, description="Examples whose prompt and answer together have fewer target-model tokens are too_short.")
+    truncation_min_words: int = Field(20, ge=1, description="Answers at least this long that stop without closing punctuation are truncated.")
+    ngram: int = Field(4, ge=1, description="Word n-gram size for the repetition measure.")
+    max_duplicate_ngram_fraction: float = Field(0.5, ge=0, le=1, description="Flag text whose repeated n-grams exceed this share of all its n-grams.")
+    repetition_min_words: int = Field(12, ge=1, description="Repetition is only measured on texts with at least this many words.")
+    max_symbol_ratio: float = Field(0.25, ge=0, le=1, description="Flag text where symbols (not letters, digits, spaces or ordinary punctuation) exceed this share of characters.")
+    min_alpha_ratio: float = Field(0.25, ge=0, le=1, description="Flag text where letters are below this share of non-space characters.")
+    ratio_min_chars: int = Field(20, ge=1, description="Symbol and letter ratios are only measured on texts with at least this many characters.")
+    language: str | None = Field("en", description="ISO 639-1 code of the declared language; null disables the language check.")
+    candidate_languages: list[str] = Field(
+        default_factory=lambda: ["en", "de", "fr", "es", "it", "pt", "nl"],
+        description="Languages the detector chooses among (fewer is faster and surer).")
+    language_min_chars: int = Field(80, ge=1, description="Texts with fewer letters than this are not language-checked (names and short lines fool detectors).")
+    language_sample: int | None = Field(5000, ge=1, description="Detect the language of at most this many examples (an even sample); null checks all.")
+    boilerplate_patterns: list[str] = Field(default_factory=list, description="Extra regular expressions that mark boilerplate answers.")
+
+
+class PiiSection(Section):
+    types: list[str] = Field(default_factory=lambda: ["email", "phone", "card", "iban", "ssn", "ip"],
+                             description="PII kinds to look for: email, phone, card (Luhn), iban (mod-97), ssn, ip.")
+    redact_in_curate: bool = Field(False, description="'tunewright data curate' replaces PII with typed placeholders such as <EMAIL>.")
+
+
+class OutdatedRule(Section):
+    name: str = Field(description="Rule name; the reason is 'outdated:<name>'.")
+    pattern: str | None = Field(None, description="Regular expression; a match anywhere in the example flags it.")
+    date_field: str | None = Field(None, description="Meta field holding an ISO date; older than 'before' is flagged.")
+    before: str | None = Field(None, description="Cutoff date (YYYY-MM-DD) for date_field.")
+    superseded: dict[str, str] = Field(default_factory=dict, description="Outdated reference -> its replacement.")
+
+
+class LabelNoiseSection(Section):
+    folds: int = Field(5, ge=2, description="k of the k-fold out-of-sample class probabilities.")
+    features: Literal["auto", "tfidf", "embeddings"] = Field(
+        "auto", description="Input features: MiniLM embeddings, TF-IDF, or 'auto' (embeddings when the semantic check runs).")
+    max_answer_words: int = Field(6, ge=1, description="An answer of at most this many words counts as a class label.")
+    max_classes: int = Field(50, ge=2, description="Skip label noise when there are more distinct labels than this.")
+
+
+class SemanticSection(Section):
+    flag_cosine: float = Field(0.95, gt=0, le=1, description="Pairs at or above this cosine are semantic near-duplicates (flagged).")
+    duplicate_cosine: float = Field(0.99, gt=0, le=1, description="Pairs at or above this cosine are duplicates (all but one quarantined).")
+    batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+
+
+class SufficiencySection(Section):
+    min_examples: int = Field(200, ge=0, description="Warn when fewer usable examples remain after curation.")
+    min_per_class: int = Field(20, ge=0, description="Warn when a class (or task) has fewer usable examples.")
+    max_imbalance: float = Field(10.0, ge=1, description="Warn when the largest class is more than this many times the smallest.")
+
+
+class DataGateSection(Section):
+    fail: dict[str, float] = Field(
+        default_factory=lambda: {"leakage_exact": 0.0, "leakage_near": 0.0, "conflicting_duplicate": 0.02,
+                                 "near_duplicate_conflict": 0.02},
+        description="Reason (glob) -> share of input records above which the audit fails.")
+    warn: dict[str, float] = Field(
+        default_factory=lambda: {"near_duplicate": 0.05, "semantic_near_duplicate": 0.05, "exact_duplicate": 0.05,
+                                 "label_issue": 0.05, "pii_*": 0.0},
+        description="Reason (glob) -> share of input records above which the audit warns.")
+
+
 class AuditSection(Section):
     checks: list[str] = Field(
-        default_factory=lambda: ["schema", "exact_duplicate", "conflicting_duplicate", "token_length"],
-        description="Registered checks to run, in order (tunewright.data.checks).",
+        default_factory=lambda: ["schema", "format", "exact_duplicate", "conflicting_duplicate", "token_length",
+                                 "normalization", "quality", "language", "pii", "outdated", "label_noise"],
+        description="Registered checks to run, in order (tunewright.data.checks); add 'semantic_duplicate' for "
+        "MiniLM embedding near-duplicates.",
     )
     max_seq_tokens: int = Field(
         1024, ge=16, description="Examples longer than this many tokens (chat-formatted) are quarantined as too_long."
@@ -85,6 +156,25 @@ class AuditSection(Section):
     min_usable_fraction: float = Field(
         0.5, ge=0, le=1, description="Gate: the audit fails when fewer than this share of records is usable."
     )
+    required_fields: list[str] = Field(default_factory=list, description="Meta fields every record must have.")
+    format_min_share: float = Field(
+        0.6, gt=0, le=1, description="An answer format (JSON, list syntax, label casing) that at least this share of "
+        "answers uses is the dominant one; answers in another format are flagged.")
+    keep_reasons: list[str] = Field(
+        default_factory=lambda: ["normalize_*", "control_characters", "mojibake", "html_markup", "pii_*",
+                                 "format_inconsistent", "label_issue", "semantic_near_duplicate", "outdated:*"],
+        description="Reasons (globs) that flag an example for review but keep it in the clean set.")
+    drop_reasons: list[str] = Field(default_factory=list, description="Reasons (globs) that always quarantine, "
+                                    "overriding keep_reasons.")
+    workers: int = Field(1, ge=1, description="Processes for the per-example checks.")
+    normalize: NormalizeSection = Field(default_factory=NormalizeSection, description="Text normalization.")
+    quality: QualitySection = Field(default_factory=QualitySection, description="Quality heuristics for SFT pairs.")
+    pii: PiiSection = Field(default_factory=PiiSection, description="Personal data detection and redaction.")
+    outdated: list[OutdatedRule] = Field(default_factory=list, description="Outdated-content rules.")
+    label_noise: LabelNoiseSection = Field(default_factory=LabelNoiseSection, description="Label noise (cleanlab).")
+    semantic: SemanticSection = Field(default_factory=SemanticSection, description="Semantic near-duplicates (MiniLM).")
+    sufficiency: SufficiencySection = Field(default_factory=SufficiencySection, description="Dataset size warnings.")
+    gate: DataGateSection = Field(default_factory=DataGateSection, description="Data gate thresholds per reason.")
 
 
 class SplitSection(Section):

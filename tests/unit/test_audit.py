@@ -18,12 +18,13 @@ def test_audit_quarantines_with_reasons_and_loses_nothing(tmp_path, toy_tokenize
                                  {"role": "assistant", "content": "a"}]}),  # two user turns
     ])
     cfg = load_config(None, [f"data.train_files=[{f}]", "audit.max_seq_tokens=40", "audit.min_usable_fraction=0.1",
-                             "data.system_prompt=null"])
+                             "data.system_prompt=null", "audit.gate.fail={}"])  # only the usable share gates here
     res = audit_data(cfg, tmp_path / "out", get_tokenizer=lambda: toy_tokenizer)
     s = res.summary
     assert s["input_records"] == 8 and s["used"] == 2 and s["quarantined"] == 6
+    # the too-long line is also a repeated phrase with a trailing space: every reason is kept
     assert s["reasons"] == {"bad_json": 1, "exact_duplicate": 1, "conflicting_duplicate": 2, "too_long": 1,
-                            "schema": 1}
+                            "schema": 1, "repetition": 1, "normalize_whitespace": 1}
     q = [json.loads(x) for x in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()]
     assert len(q) == 6
     by_line = {row["source"].rsplit(":", 1)[1]: row for row in q}

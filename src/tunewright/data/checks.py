@@ -22,6 +22,8 @@ class Verdict:
     reason: str = ""
     score: float = 1.0
     detail: str = ""
+    spans: list[dict[str, Any]] = field(default_factory=list)  # where in the example: {"turn", "start", "end", ...}
+    cluster: int | None = None  # near-duplicate cluster id (the report shows a cluster's members side by side)
 
 
 @dataclass
@@ -34,6 +36,18 @@ class CheckContext:
     drop_exact_duplicates: bool = True
     drop_conflicts: bool = True
     token_lengths: dict[int, int] = field(default_factory=dict)  # index -> tokens, filled by token_length
+    audit: Any = None  # the config's AuditSection (thresholds of the newer checks); None means its defaults
+    labels: list[str] = field(default_factory=list)  # the declared label set (task.labels), empty when none
+    workers: int = 1
+    artifacts: dict[str, Any] = field(default_factory=dict)  # extra outputs a check hands to the audit
+
+    def settings(self):
+        """The AuditSection in use (defaults when the context was built without a config)."""
+        if self.audit is None:
+            from tunewright.config import AuditSection
+
+            self.audit = AuditSection()
+        return self.audit
 
 
 class Check(Protocol):
@@ -128,17 +142,38 @@ def chat_token_length(tokenizer, messages: list[dict[str, str]]) -> int:
 
 @register_check("token_length")
 class TokenLengthCheck:
-    """Length in the target model's tokens, chat template included; longer than max_seq_tokens is flagged."""
+    """Length in the target model's tokens: longer than max_seq_tokens (chat template included) is too_long;
+    prompt and answer together shorter than quality.min_tokens (no template) is too_short."""
 
     def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
         if ctx.tokenizer is None:
             return []
+        templated = [ctx.tokenizer.apply_chat_template(ex.to_chat(ctx.system_prompt), tokenize=False) for ex in examples]
+        contents = [" ".join(m["content"] for m in ex.to_chat() if m["role"] != "system") for ex in examples]
+        n_templated = batch_token_counts(ctx.tokenizer, templated)
+        n_content = batch_token_counts(ctx.tokenizer, contents)
+        min_tokens = ctx.settings().quality.min_tokens
         out = []
-        for i, ex in enumerate(examples):
-            n = chat_token_length(ctx.tokenizer, ex.to_chat(ctx.system_prompt))
+        for i, (n, c) in enumerate(zip(n_templated, n_content)):
             ctx.token_lengths[i] = n
             if n > ctx.max_seq_tokens:
                 out.append(Verdict(i, False, "too_long", n / ctx.max_seq_tokens,
                                    f"{n} tokens > max_seq_tokens {ctx.max_seq_tokens}"))
+            if c < min_tokens:
+                out.append(Verdict(i, False, "too_short", 1.0, f"{c} tokens of content < min_tokens {min_tokens}"))
         return out
 
+
+def batch_token_counts(tokenizer, texts: list[str], batch: int = 4096) -> list[int]:
+    """Token counts, in batches: a fast (Rust) tokenizer spreads one call over its threads."""
+    counts: list[int] = []
+    for start in range(0, len(texts), batch):
+        chunk = texts[start:start + batch]
+        try:
+            ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
+            if len(ids) != len(chunk) or (ids and not isinstance(ids[0], list)):
+                raise TypeError("tokenizer did not batch")
+        except (TypeError, AttributeError):  # a tokenizer that takes one text at a time
+            ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in chunk]
+        counts += [len(x) for x in ids]
+    return counts
