@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 ROLES = {"system", "user", "assistant"}
+# A record over 10 MiB is no training example (a dumped document, a base64 blob): quarantined, not parsed.
+MAX_RECORD_BYTES = 10 * 2**20
 
 
 @dataclass
@@ -185,6 +187,9 @@ def iter_jsonl(path: Path, display: str) -> Iterator[tuple[int, Example | Reject
     for n, bline in enumerate(lines, start=1):
         src = f"{display}:{n}"
         excerpt = bline[:200].decode("utf-8", errors="replace")
+        if len(bline) > MAX_RECORD_BYTES:
+            yield n, Rejected(src, "record_too_large", f"{len(bline):,} bytes > {MAX_RECORD_BYTES:,}", excerpt)
+            continue
         try:
             line = bline.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -212,15 +217,28 @@ def iter_csv(path: Path, display: str, prompt_column: str, completion_column: st
         line = raw[: e.start].count(b"\n") + 1
         yield line, Rejected(f"{display}:{line}", "invalid_utf8", f"byte {e.start}: {e.reason}")
         return
+    csv.field_size_limit(2**31 - 1)  # the file is in memory already; oversized rows are judged (and kept) below
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     for col in (prompt_column, completion_column):
         if col not in header:
             yield 1, Rejected(f"{display}:1", "bad_header", f"missing column '{col}' (columns: {header})")
             return
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # a field over the limit, a NUL byte: this row is lost, the next ones are not
+            n = reader.line_num
+            yield n, Rejected(f"{display}:{n}", "bad_record", f"unreadable CSV row: {e}")
+            continue
         n = reader.line_num  # physical line where this row ends
         src = f"{display}:{n}"
+        size = sum(len(v) for v in row.values() if isinstance(v, str))
+        if size > MAX_RECORD_BYTES:
+            yield n, Rejected(src, "record_too_large", f"{size:,} characters > {MAX_RECORD_BYTES:,}")
+            continue
         if None in row:
             yield n, Rejected(src, "bad_record", f"{len(row[None]) + len(header)} fields, header has {len(header)}")
             continue
@@ -254,6 +272,11 @@ def read_files(
         fmt = format
         if fmt == "auto":
             fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
+        why = binary_reason(path)
+        if why:  # one record stands for the whole file: counted, quarantined, never parsed
+            result.input_records += 1
+            result.rejected.append(Rejected(f"{display}:1", "binary_file", why))
+            continue
         it = iter_csv(path, display, prompt_column, completion_column) if fmt == "csv" else iter_jsonl(path, display)
         used_before, rej_before = len(result.examples), len(result.rejected)
         for _, item in it:
@@ -267,7 +290,22 @@ def read_files(
         if len(result.examples) == used_before and (max_records is None or used_before < max_records):
             reasons = [f"  {r.source}: {r.reason}: {r.detail}" for r in result.rejected[rej_before : rej_before + 5]]
             raise NoUsableRecords(f"{display}: no usable record\n" + "\n".join(reasons or ["  (file is empty)"]))
+    if not result.examples and result.rejected:
+        raise NoUsableRecords("no usable record in any file\n" + "\n".join(
+            f"  {r.source}: {r.reason}: {r.detail}" for r in result.rejected[:5]))
     return result
+
+
+def binary_reason(path: Path, probe: int = 8192) -> str:
+    """Why the file is not text (NUL bytes near its start), or ''."""
+    with open(path, "rb") as f:
+        head = f.read(probe)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 text: save the file as UTF-8"
+    k = head.find(b"\x00")
+    if k >= 0:
+        return f"binary file (NUL byte at offset {k}), not JSONL or CSV text"
+    return ""
 
 
 def write_jsonl(path: Path, rows: Iterable[Any]) -> int:
