@@ -105,20 +105,46 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the starter c
     out.print(f"wrote {path}")
 
 
-@data_app.command("audit")
-def data_audit(config: ConfigOpt = None, run: RunOpt = None, set_: SetOpt = None, runs_dir: RunsDirOpt = None):
-    """Audit the input data: schema, exact and conflicting duplicates, token lengths; write clean set + quarantine."""
-    from tunewright.pipeline import stage_audit
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Processes for the per-example data checks (audit.workers).")]
 
-    cfg = _config(config, _overrides(set_, runs_dir=runs_dir), run)
+
+@data_app.command("audit")
+def data_audit(config: ConfigOpt = None, run: RunOpt = None, set_: SetOpt = None, runs_dir: RunsDirOpt = None,
+               workers: WorkersOpt = None):
+    """Audit the input data (format, duplicates, quality, PII, label noise, ...); write clean set + quarantine."""
+    _data_stage(config, run, set_, runs_dir, workers, curate=False)
+
+
+@data_app.command("curate")
+def data_curate(config: ConfigOpt = None, run: RunOpt = None, set_: SetOpt = None, runs_dir: RunsDirOpt = None,
+                workers: WorkersOpt = None):
+    """Audit, then write the curated set (normalized; PII redacted if configured) as JSONL and Parquet."""
+    _data_stage(config, run, set_, runs_dir, workers, curate=True)
+
+
+def _data_stage(config, run, set_, runs_dir, workers, curate: bool):
+    from tunewright.pipeline import data_gate_message, stage_audit
+
+    o = _overrides(set_, runs_dir=runs_dir) + ([f"audit.workers={workers}"] if workers else [])
+    cfg = _config(config, o, run)
     r = _run(cfg, run)
-    result = _guard(stage_audit, cfg, r)
+    result = _guard(stage_audit, cfg, r, force=True, curate=curate)  # print the findings, then judge
     s = result.summary
-    out.print(f"input records {s['input_records']}, used {s['used']}, quarantined {s['quarantined']}")
+    out.print(f"input records {s['input_records']}, used {s['used']}, quarantined {s['quarantined']}, "
+              f"flagged but kept {s.get('flagged_kept', 0)}")
     for reason, n in s["reasons"].items():
-        out.print(f"  {reason}: {n}")
+        out.print(f"  {reason}: {n}", highlight=False)
     out.print(f"token lengths: {s['token_lengths']}")
+    if curate:
+        out.print(f"curated: {s['curate']['examples']} examples, changes {s['curate']['changes']} -> "
+                  f"{r.data_dir / 'curated.jsonl'}, {r.data_dir / 'curated.parquet'}")
+    g = s["gate"]
+    for w in g.get("warnings", []):
+        out.print(f"warning: {w}", highlight=False)
+    out.print(f"data gate: [bold]{g.get('verdict', 'pass' if g['passed'] else 'fail').upper()}[/]", highlight=False)
     out.print(f"run: {r.path}")
+    if not result.passed:
+        _fail(data_gate_message(s, r.data_dir), 1)
 
 
 @app.command()
@@ -226,15 +252,21 @@ def _print_headline(rep: dict, run_path: Path):
 
 @app.command("run")
 def run_cmd(config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None, max_steps: StepsOpt = None,
-            runs_dir: RunsDirOpt = None):
+            runs_dir: RunsDirOpt = None, workers: WorkersOpt = None,
+            force: Annotated[bool, typer.Option("--force", help="Go on when the data gate fails.")] = False):
     """Every stage from one config: audit, split, base eval, train, eval, report."""
     from tunewright.pipeline import run_all
 
     from tunewright.pipeline import enforce_gates
 
-    cfg = _config(config, _overrides(set_, seed=seed, max_steps=max_steps, runs_dir=runs_dir))
-    r, rep = _guard(run_all, cfg)
+    o = _overrides(set_, seed=seed, max_steps=max_steps, runs_dir=runs_dir) + ([f"audit.workers={workers}"] if workers else [])
+    cfg = _config(config, o)
+    r, rep = _guard(run_all, cfg, force=force)
     _print_headline(rep, r.path)
+    gate = r.manifest().get("audit", {}).get("gate", {})
+    if gate.get("forced"):
+        out.print("data gate FAILED, run went on because of --force: " + "; ".join(gate.get("failures", [])),
+                  highlight=False)
     _guard(enforce_gates, rep)
 
 

@@ -63,10 +63,17 @@ def new_run(cfg: Config) -> Run:
                       seeds={"split": cfg.split.seed, "training": cfg.training.seed}, cwd=cfg.base_dir)
 
 
-def stage_audit(cfg: Config, run: Run, session: Session | None = None) -> AuditResult:
+def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bool = False,
+                curate: bool = False) -> AuditResult:
+    """Audit (and, with ``curate``, write the curated set); a failed data gate raises unless ``force``."""
     session = session or Session(cfg)
     with run.stage("audit"):
-        result = audit_data(cfg, run.data_dir, get_tokenizer=session.tok)
+        if curate:
+            from tunewright.data.curate import curate_data
+
+            result = curate_data(cfg, run.data_dir, get_tokenizer=session.tok).audit
+        else:
+            result = audit_data(cfg, run.data_dir, get_tokenizer=session.tok)
         hashes = {}
         from tunewright.assets import resolve_path
 
@@ -76,15 +83,27 @@ def stage_audit(cfg: Config, run: Run, session: Session | None = None) -> AuditR
         run.record_artifact("audit", run.data_dir / "clean.jsonl", run.data_dir / "quarantine.jsonl",
                             run.data_dir / "audit.json")
     if not result.passed:
-        raise GateFailed(f"data audit gate failed: only {result.summary['gate']['used_fraction']:.0%} of records "
-                         f"usable (min {cfg.audit.min_usable_fraction:.0%}); see {run.data_dir / 'quarantine.jsonl'}")
+        msg = data_gate_message(result.summary, run.data_dir)
+        if not force:
+            raise GateFailed(msg)
+        result.summary["gate"]["forced"] = True
+        run.update_manifest(audit=result.summary)
     return result
+
+
+def data_gate_message(summary: dict, data_dir: Path) -> str:
+    g = summary["gate"]
+    return (f"data audit gate failed: {'; '.join(g.get('failures') or ['see audit.json'])} "
+            f"(see {data_dir / 'quarantine.jsonl'}; 'tunewright run --force' goes on anyway)")
 
 
 def stage_split(cfg: Config, run: Run) -> SplitResult:
     with run.stage("split"):
-        clean = read_examples(run.data_dir / "clean.jsonl")
+        curated = run.data_dir / "curated.jsonl"  # written by 'tunewright data curate'
+        clean = read_examples(curated if curated.exists() else run.data_dir / "clean.jsonl")
         test_path = run.data_dir / "test_clean.jsonl"
+        if (run.data_dir / "test_curated.jsonl").exists():
+            test_path = run.data_dir / "test_curated.jsonl"
         test = read_examples(test_path) if test_path.exists() else None
         result = split_examples(clean, cfg.split, test)
         paths = write_split(result, run.data_dir)
@@ -179,12 +198,14 @@ def enforce_gates(report: dict) -> None:
         raise GateFailed("forgetting gate failed: " + "; ".join(f["reasons"]))
 
 
-def run_all(cfg: Config, run: Run | None = None) -> tuple[Run, dict]:
-    """Every stage from one config into one run directory: audit, split, base eval, train, eval, report."""
+def run_all(cfg: Config, run: Run | None = None, force: bool = False) -> tuple[Run, dict]:
+    """Every stage from one config into one run directory: audit, split, base eval, train, eval, report.
+
+    A failed data gate stops the run (GateFailed) unless ``force``."""
     run = run or new_run(cfg)
     session = Session(cfg)
     t0 = time.perf_counter()
-    stage_audit(cfg, run, session)
+    stage_audit(cfg, run, session, force=force)
     stage_split(cfg, run)
     stage_eval(cfg, run, "base", session)
     stage_train(cfg, run, session)
