@@ -164,7 +164,7 @@ def audit_examples(
         summary["label_noise"] = ctx.artifacts["label_noise"]
     if "language_checked" in ctx.artifacts:
         summary["language_checked"] = ctx.artifacts["language_checked"]
-    summary["sufficiency"] = assess_sufficiency(clean, read.input_records, cfg.audit)
+    summary["sufficiency"] = assess_sufficiency(clean, read.input_records, cfg.audit, declared=bool(ctx.labels))
     summary["gate"] = evaluate_gate(summary, cfg.audit)
     assert summary["used"] + summary["quarantined"] == summary["input_records"], "audit lost a record"
     result = AuditResult(clean, quarantine, summary)
