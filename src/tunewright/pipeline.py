@@ -80,8 +80,11 @@ def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bo
         for f in [*cfg.data.train_files, *cfg.data.test_files]:
             hashes[f] = file_sha256(resolve_path(cfg.resolve(f)))
         run.update_manifest(data_hashes=hashes, audit=result.summary)
+        from tunewright.reporting.audit_section import write_audit_html
+
+        write_audit_html(run.data_dir)
         run.record_artifact("audit", run.data_dir / "clean.jsonl", run.data_dir / "quarantine.jsonl",
-                            run.data_dir / "audit.json")
+                            run.data_dir / "audit.json", run.data_dir / "audit.html")
     if not result.passed:
         msg = data_gate_message(result.summary, run.data_dir)
         if not force:

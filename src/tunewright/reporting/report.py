@@ -13,6 +13,7 @@ from tunewright.evaluation.stats import relative
 from tunewright.evaluation.tasks import make_task
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
+from tunewright.reporting.audit_section import build_audit_section, render_audit_html
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -88,6 +89,7 @@ def build_report(run: Run) -> dict:
         else None,
         "loss_curve": [r for r in _read_jsonl(run.metrics_path) if r.get("stage") == "train"],
         "config": m["config"],
+        "audit": build_audit_section(run.data_dir),
     }
 
 
@@ -189,6 +191,7 @@ def render_html(run: Run, report: dict) -> str:
         _table([[k, v] for k, v in d["reasons"].items()] or [["(none)", 0]], ["quarantine reason", "count"]),
         _table([[k, v] for k, v in d["token_lengths"].items()], ["token length", "value"]),
         img(plots.data_plot(d), "data summary"),
+        *render_audit_html(report.get("audit")),
         "<h2>Task metric, base vs tuned</h2>",
         _table([[which, *(_fmt(v) for v in t[f"{which}_detail"].values()), t["unparseable"][which]]
                 for which in ("base", "tuned")],
