@@ -13,6 +13,7 @@ import re
 from collections import Counter
 
 from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.sufficiency import dataset_classes
 from tunewright.records import Example
 
 _BULLET = re.compile(r"^\s*[-*\u2022] \S", re.MULTILINE)
@@ -76,7 +77,9 @@ class FormatCheck:
                 extra = f" (did you mean {hint!r}?)" if hint else ""
                 out.append(Verdict(i, False, "label_not_in_set", 1.0,
                                    f"label {answers[i][:80]!r} is not one of {sorted(labels)[:10]}{extra}"))
-        out += self._consistency(answers, ctx, a.format_min_share, a.label_noise.max_answer_words)
+        # label casing only means something when the answers are labels
+        is_labels = dataset_classes(examples, a, declared=bool(ctx.labels)) is not None
+        out += self._consistency(answers, ctx, a.format_min_share, a.label_noise.max_answer_words if is_labels else 0)
         return out
 
     def _consistency(self, answers: list[str], ctx: CheckContext, min_share: float, short_words: int) -> list[Verdict]:

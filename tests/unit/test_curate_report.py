@@ -1,0 +1,70 @@
+"""Curation (normalize, redact, superseded; JSONL = Parquet), the process pool, flag-vs-drop, and the
+escaped audit page."""
+
+import json
+
+from helpers import chat, write_lines
+from tunewright.config import load_config
+from tunewright.data.audit import audit_data
+from tunewright.data.checks import CheckContext
+from tunewright.data.curate import curate_data, read_parquet
+from tunewright.data.parallel import run_all_checks
+from tunewright.records import Example, read_examples
+from tunewright.reporting.audit_section import write_audit_html
+
+
+def test_curate_repairs_redacts_and_replaces(tmp_path):
+    f = write_lines(tmp_path / "d.jsonl", [
+        chat("Contact jane@corp.com about the caf\u00c3\u00a9 loan", "Rate is LIBOR plus 2%."),
+        chat("<p>What is the term?</p>", "Five years."),
+        chat("Plain question here", "Plain answer."),
+    ])
+    cfg = load_config(None, [f"data.train_files=[{f}]", "data.system_prompt=null", "audit.pii.redact_in_curate=true",
+                             "audit.outdated=[{name: libor, superseded: {LIBOR: SOFR}}]", "audit.min_usable_fraction=0",
+                             "audit.gate.warn={}"])
+    res = curate_data(cfg, tmp_path / "out")
+    s = res.audit.summary
+    # normalization, PII and outdated content are flags: the examples stay, curate repairs them
+    assert s["used"] == 3 and s["quarantined"] == 0 and s["flagged_kept"] == 2
+    assert s["reasons"] == {"mojibake": 1, "pii_email": 1, "outdated:libor": 1, "html_markup": 1}
+    assert res.changes == {"normalized": 2, "pii_redacted": 1, "superseded_replaced": 1}
+    got = [ex.to_chat() for ex in read_examples(tmp_path / "out" / "curated.jsonl")]
+    assert got[0][0]["content"] == "Contact <EMAIL> about the caf\u00e9 loan"
+    assert got[0][1]["content"] == "Rate is SOFR plus 2%."
+    assert got[1][0]["content"] == "What is the term?" and got[2][0]["content"] == "Plain question here"
+    assert [e.to_json() for e in read_parquet(tmp_path / "out" / "curated.parquet")] == \
+        [e.to_json() for e in read_examples(tmp_path / "out" / "curated.jsonl")]
+    q = [json.loads(x) for x in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()]
+    assert {r["action"] for r in q} == {"flagged"}
+    pii = [r for r in q if "pii_email" in r["reasons"]][0]
+    assert pii["spans"][0]["reason"] == "pii_email" and pii["spans"][0]["start"] == 8
+
+
+def test_drop_reasons_override_keep_reasons(tmp_path):
+    f = write_lines(tmp_path / "d.jsonl", [chat("Mail bob@x.org now", "Done."), chat("Hello there", "Hi.")])
+    cfg = load_config(None, [f"data.train_files=[{f}]", "audit.drop_reasons=[pii_*]", "audit.min_usable_fraction=0",
+                             "audit.gate.warn={}"])
+    s = audit_data(cfg, tmp_path / "out").summary
+    assert s["used"] == 1 and s["dropped_reasons"] == {"pii_email": 1}
+
+
+def test_process_pool_gives_the_same_verdicts(tmp_path):
+    texts = ["Mail a@b.com", "plain", "<b>x</b>", "As an AI language model, I cannot", "ok ok ok ok " * 10]
+    examples = [Example(prompt=f"{texts[i % 5]} #{i}", completion=f"answer {texts[(i * 3) % 5]}") for i in range(400)]
+    names = ["normalization", "quality", "pii"]
+    ctx = CheckContext()
+    serial, _ = run_all_checks(examples, ctx, names, workers=1)
+    pooled, secs = run_all_checks(examples, ctx, names, workers=2, min_parallel=10)
+    key = lambda v: (v.index, v.reason, v.detail)  # noqa: E731
+    assert "per_example_checks_pool" in secs and len(serial) > 100
+    assert sorted(map(key, pooled)) == sorted(map(key, serial))
+
+
+def test_audit_page_escapes_untrusted_text(tmp_path):
+    f = write_lines(tmp_path / "d.jsonl", [chat("<script>alert(1)</script> hi", "x"), chat("<script>alert(1)</script> hi", "x"),
+                                           chat("fine question", "fine")])
+    cfg = load_config(None, [f"data.train_files=[{f}]", "audit.min_usable_fraction=0"])
+    audit_data(cfg, tmp_path / "out")
+    page = write_audit_html(tmp_path / "out").read_text()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "exact_duplicate" in page
