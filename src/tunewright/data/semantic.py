@@ -43,6 +43,10 @@ def similar_pairs(emb: np.ndarray, threshold: float, block: int = 1024) -> list[
     return out
 
 
+def _where(examples: list[Example], k: int) -> str:
+    return examples[k].source or f"example #{k}"
+
+
 def example_text(ex: Example) -> str:
     return "\n".join(m["content"] for m in ex.to_chat() if m["role"] != "system")
 
@@ -72,8 +76,8 @@ class SemanticDuplicateCheck:
             cluster = near.find(i)
             if dup.find(i) != i:  # a later copy of an earlier example (in other words)
                 out.append(Verdict(i, False, "semantic_duplicate", c,
-                                   f"cosine {c:.3f} with {examples[dup.find(i)].source}", cluster=cluster))
+                                   f"cosine {c:.3f} with {_where(examples, dup.find(i))}", cluster=cluster))
             elif c < s.duplicate_cosine:  # flagged for review; audit.keep_reasons keeps it by default
                 out.append(Verdict(i, False, "semantic_near_duplicate", c,
-                                   f"cosine {c:.3f} with {examples[other].source}", cluster=cluster))
+                                   f"cosine {c:.3f} with {_where(examples, other)}", cluster=cluster))
         return out
