@@ -143,32 +143,54 @@ def chat_token_length(tokenizer, messages: list[dict[str, str]]) -> int:
 @register_check("token_length")
 class TokenLengthCheck:
     """Length in the target model's tokens: longer than max_seq_tokens (chat template included) is too_long;
-    prompt and answer together shorter than quality.min_tokens (no template) is too_short."""
+    prompt and answer together shorter than quality.min_tokens (no template) is too_short.
+
+    Each distinct message text is tokenized once (the system prompt, shared by every example, once in all),
+    and the template's own tokens are counted once per role sequence by rendering it with empty messages:
+    length = template tokens + sum of message tokens. Special tokens bound every message, so this is exact
+    for ChatML-style templates (SmolLM2, Qwen); examples within ``EXACT_MARGIN`` tokens of the limit are
+    rendered and tokenized whole, so the too_long verdict never rests on the sum. 3-4x faster than
+    rendering and tokenizing every example (benchmarks/data_audit_checks).
+    """
+
+    EXACT_MARGIN = 16
 
     def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
-        if ctx.tokenizer is None:
+        tok = ctx.tokenizer
+        if tok is None:
             return []
-        templated = [ctx.tokenizer.apply_chat_template(ex.to_chat(ctx.system_prompt), tokenize=False) for ex in examples]
-        contents = [" ".join(m["content"] for m in ex.to_chat() if m["role"] != "system") for ex in examples]
-        n_templated = batch_token_counts(ctx.tokenizer, templated)
-        n_content = batch_token_counts(ctx.tokenizer, contents)
+        chats = [ex.to_chat(ctx.system_prompt) for ex in examples]
+        texts = list(dict.fromkeys(m["content"] for c in chats for m in c))
+        n_of = dict(zip(texts, batch_token_counts(tok, texts)))
+        overhead: dict[tuple[str, ...], int] = {}
         min_tokens = ctx.settings().quality.min_tokens
         out = []
-        for i, (n, c) in enumerate(zip(n_templated, n_content)):
+        for i, c in enumerate(chats):
+            roles = tuple(m["role"] for m in c)
+            if roles not in overhead:
+                overhead[roles] = chat_token_length(tok, [{"role": r, "content": ""} for r in roles])
+            n = overhead[roles] + sum(n_of[m["content"]] for m in c)
+            if abs(n - ctx.max_seq_tokens) <= self.EXACT_MARGIN:
+                n = chat_token_length(tok, c)
             ctx.token_lengths[i] = n
             if n > ctx.max_seq_tokens:
                 out.append(Verdict(i, False, "too_long", n / ctx.max_seq_tokens,
                                    f"{n} tokens > max_seq_tokens {ctx.max_seq_tokens}"))
-            if c < min_tokens:
-                out.append(Verdict(i, False, "too_short", 1.0, f"{c} tokens of content < min_tokens {min_tokens}"))
+            content = sum(n_of[m["content"]] for m in c if m["role"] != "system")
+            if content < min_tokens:
+                out.append(Verdict(i, False, "too_short", 1.0, f"{content} tokens of content < min_tokens {min_tokens}"))
         return out
 
 
 def batch_token_counts(tokenizer, texts: list[str], batch: int = 4096) -> list[int]:
     """Token counts, in batches: a fast (Rust) tokenizer spreads one call over its threads."""
     counts: list[int] = []
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # the Rust tokenizer: ~1.8x faster than the wrapper
     for start in range(0, len(texts), batch):
         chunk = texts[start:start + batch]
+        if backend is not None:
+            counts += [len(e.ids) for e in backend.encode_batch(chunk, add_special_tokens=False)]
+            continue
         try:
             ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
             if len(ids) != len(chunk) or (ids and not isinstance(ids[0], list)):

@@ -1,0 +1,114 @@
+"""Benchmark: the full data audit (every check but the embedding-based ones) on 100,000 realistic records.
+
+Records are ner_finance sentences (the demo's data) recombined into unique chat examples, with planted
+problems: exact duplicates, conflicts, PII, HTML, mojibake, refusals, German text, truncated answers. The
+audit reads the JSONL, runs the checks with the SmolLM2 tokenizer (chat template included) and writes the
+clean set, quarantine and audit.json, as ``tunewright data audit`` does. Target: under 60 s on 2 CPU cores.
+
+Baseline, in the same run: the token_length check as it was before this issue (one apply_chat_template and
+one tokenizer call per example), timed on a 10,000-record slice and scaled to records/s. Also timed: the
+same audit with ``audit.workers=2`` (per-example checks in a process pool). Planted problems are counted
+back as recall. Writes results-<date>.json beside this file.
+
+    python benchmarks/data_audit_checks/run.py [--records 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from tunewright.assets import resolve_path
+from tunewright.config import ModelSection, load_config
+from tunewright.data.audit import audit_data, read_inputs
+from tunewright.data.checks import chat_token_length
+from tunewright.models import load_tokenizer, resolve_model
+
+PLANTS = {  # reason the audit should report -> how to damage a record
+    "pii_email": lambda u, a, r: (u + f" Contact {r.choice(['ann', 'bo', 'cy'])}.{r.randint(1, 999)}@lender.com.", a),
+    "html_markup": lambda u, a, r: (f"<p>{u}</p>", a),
+    "mojibake": lambda u, a, r: (u + " The caf\u00c3\u00a9 premises are collateral.", a),
+    "refusal": lambda u, a, r: (u, "As an AI language model, I cannot extract entities from legal text."),
+    "wrong_language": lambda u, a, r: ("Der Kreditnehmer verpflichtet sich, der Bank innerhalb von neunzig Tagen "
+                                       "nach dem Ende jedes Geschaeftsjahres einen geprueften Jahresabschluss "
+                                       f"vorzulegen. Vertrag Nummer {r.randint(1, 10**6)}.", "No entities found"),
+    "truncated": lambda u, a, r: (u, "The borrower shall deliver to the bank within thirty days after the end of "
+                                     "each month a balance sheet and an income statement covering the borrower and"),
+}
+
+
+def make_records(n: int, seed: int = 0) -> tuple[list[dict], dict[str, int]]:
+    rows = [json.loads(x) for x in resolve_path("pkg:evals/registry/data/ner_finance/samples.jsonl").read_text().splitlines()]
+    sents = [(r["input"][1]["content"], r["ideal"]) for r in rows]
+    rng = random.Random(seed)
+    out, planted = [], {k: 0 for k in [*PLANTS, "exact_duplicate"]}
+    for i in range(n):
+        if out and rng.random() < 0.02:
+            out.append(dict(out[rng.randrange(len(out))]))
+            planted["exact_duplicate"] += 1
+            continue
+        (s1, a1), (s2, _) = rng.choice(sents), rng.choice(sents)
+        user, answer = f"{s1} (clause {i}) {s2[:80]}", a1
+        if rng.random() < 0.03:
+            kind = rng.choice(list(PLANTS))
+            user, answer = PLANTS[kind](user, answer, rng)
+            planted[kind] += 1
+        out.append({"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]})
+    return out, planted
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--baseline-records", type=int, default=10_000)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="tw-audit-bench-"))
+    records, planted = make_records(args.records)
+    data = tmp / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    tok = load_tokenizer(resolve_model(ModelSection()), ModelSection())
+    arms = {}
+    for workers in (1, 2):
+        cfg = load_config(None, [f"data.train_files=[{data}]", f"audit.workers={workers}"])
+        t0 = time.perf_counter()
+        res = audit_data(cfg, tmp / f"out-w{workers}", get_tokenizer=lambda: tok)
+        secs = time.perf_counter() - t0
+        s = res.summary
+        arms[f"workers={workers}"] = {"seconds": round(secs, 2), "records_per_s": round(args.records / secs),
+                                      "check_seconds": s["check_seconds"], "used": s["used"],
+                                      "quarantined": s["quarantined"], "flagged_kept": s["flagged_kept"],
+                                      "reasons": s["reasons"]}
+        print(f"workers={workers}: {secs:.1f} s", flush=True)
+    found = arms["workers=1"]["reasons"]
+    recall = {k: round(min(found.get(k, 0), n) / n, 4) for k, n in planted.items() if n}
+    cfg = load_config(None, [f"data.train_files=[{data}]", f"data.max_records={args.baseline_records}"])
+    sub = read_inputs(cfg, cfg.data.train_files).examples
+    t0 = time.perf_counter()
+    for ex in sub:
+        chat_token_length(tok, ex.to_chat(cfg.data.system_prompt))
+    base_secs = time.perf_counter() - t0
+    base_rate = len(sub) / base_secs
+    tl = arms["workers=1"]["check_seconds"]["token_length"]
+    result = {
+        "date": dt.date.today().isoformat(), "records": args.records, "planted": planted, "recall_of_planted": recall,
+        "arms": arms,
+        "baseline_token_length_per_example": {"records": len(sub), "seconds": round(base_secs, 2),
+                                               "records_per_s": round(base_rate)},
+        "token_length_batched_records_per_s": round(args.records / tl) if tl else None,
+        "token_length_speedup": round((args.records / tl) / base_rate, 2) if tl else None,
+        "target_seconds": 60, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    }
+    out = Path(__file__).with_name(f"results-{result['date']}.json")
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
