@@ -104,6 +104,7 @@ def main() -> None:
         "token_length_batched_records_per_s": round(args.records / tl) if tl else None,
         "token_length_speedup": round((args.records / tl) / base_rate, 2) if tl else None,
         "target_seconds": 60, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "load_average_after": os.getloadavg(),  # the 2 cores are shared with other work: > 2 means contention
     }
     out = Path(__file__).with_name(f"results-{result['date']}.json")
     out.write_text(json.dumps(result, indent=2))

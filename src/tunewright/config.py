@@ -90,7 +90,9 @@ class QualitySection(Section):
         default_factory=lambda: ["en", "de", "fr", "es", "it", "pt", "nl"],
         description="Languages the detector chooses among (fewer is faster and surer).")
     language_min_chars: int = Field(80, ge=1, description="Texts with fewer letters than this are not language-checked (names and short lines fool detectors).")
-    language_sample: int | None = Field(5000, ge=1, description="Detect the language of at most this many examples (an even sample); null checks all.")
+    language_sample: int | None = Field(
+        20000, ge=1, description="Run the detector on at most this many examples (an even sample); English text full "
+        "of English function words skips the detector and is not counted. Null: no cap.")
     boilerplate_patterns: list[str] = Field(default_factory=list, description="Extra regular expressions that mark boilerplate answers.")
 
 

@@ -102,10 +102,14 @@ class NormalizationCheck:
 
     def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
         out = []
+        seen: dict[str, list[str]] = {}  # a shared system prompt is judged once, not once per example
         for i, ex in enumerate(examples):
             found: dict[str, list[int]] = {}
             for t, s in enumerate(example_texts(ex)):
-                for issue in text_issues(s):
+                issues = seen.get(s)
+                if issues is None:
+                    issues = seen[s] = text_issues(s)
+                for issue in issues:
                     found.setdefault(issue, []).append(t)
             for issue, turns in found.items():
                 out.append(Verdict(i, False, issue, 1.0, f"in turn(s) {turns}; curate can fix it"))

@@ -27,6 +27,7 @@ _PHONE = re.compile(
     r"|\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5})(?!\w)"
 )
 _DIGIT = re.compile(r"\d")
+_DROP_DIGITS = str.maketrans("", "", "0123456789")
 
 PLACEHOLDER = {"email": "<EMAIL>", "phone": "<PHONE>", "card": "<CARD>", "iban": "<IBAN>", "ssn": "<SSN>",
                "ip": "<IP>"}
@@ -72,22 +73,23 @@ def find_pii(text: str, types: list[str] | tuple[str, ...] = tuple(PLACEHOLDER))
     want = set(types)
     if "email" in want and "@" in text:
         found += [Span("email", m.start(), m.end(), m.group()) for m in _EMAIL.finditer(text)]
-    if "iban" in want:
+    # Cheap gates before the regexes (which try a match at every digit): how many digits the text has.
+    n_digits = len(text) - len(text.translate(_DROP_DIGITS)) if text.isascii() else len(_DIGIT.findall(text))
+    if n_digits >= 8 and "iban" in want:
         found += [Span("iban", m.start(), m.end(), m.group()) for m in _IBAN.finditer(text) if iban_ok(m.group())]
-    if _DIGIT.search(text):
-        if "card" in want:
-            for m in _CARD.finditer(text):
-                digits = re.sub(r"\D", "", m.group())
-                if 13 <= len(digits) <= 19 and luhn_ok(digits):
-                    found.append(Span("card", m.start(), m.end(), m.group()))
-        if "ssn" in want:
-            found += [Span("ssn", m.start(), m.end(), m.group()) for m in _SSN.finditer(text)]
-        if "ip" in want:
-            found += [Span("ip", m.start(), m.end(), m.group()) for m in _IPV4.finditer(text) if _ip_ok(m.group())]
-        if "phone" in want:
-            for m in _PHONE.finditer(text):
-                if 10 <= len(_DIGIT.findall(m.group())) <= 15:
-                    found.append(Span("phone", m.start(), m.end(), m.group()))
+    if n_digits >= 13 and "card" in want:
+        for m in _CARD.finditer(text):
+            digits = re.sub(r"\D", "", m.group())
+            if 13 <= len(digits) <= 19 and luhn_ok(digits):
+                found.append(Span("card", m.start(), m.end(), m.group()))
+    if n_digits >= 9 and "ssn" in want and "-" in text:
+        found += [Span("ssn", m.start(), m.end(), m.group()) for m in _SSN.finditer(text)]
+    if n_digits >= 4 and "ip" in want and text.count(".") >= 3:
+        found += [Span("ip", m.start(), m.end(), m.group()) for m in _IPV4.finditer(text) if _ip_ok(m.group())]
+    if n_digits >= 8 and "phone" in want:
+        for m in _PHONE.finditer(text):
+            if 10 <= len(_DIGIT.findall(m.group())) <= 15:
+                found.append(Span("phone", m.start(), m.end(), m.group()))
     if "ip" in want and ("::" in text or text.count(":") >= 4):
         found += [Span("ip", m.start(), m.end(), m.group()) for m in _IPV6.finditer(text) if _ip_ok(m.group())]
     found.sort(key=lambda s: (s.start, -(s.end - s.start)))
@@ -125,10 +127,14 @@ class PiiCheck:
     def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
         types = ctx.settings().pii.types
         out = []
+        seen: dict[str, list[Span]] = {}  # a shared system prompt is scanned once, not once per example
         for i, ex in enumerate(examples):
             by_type: dict[str, list[dict]] = {}
             for t, text in enumerate(example_texts(ex)):
-                for s in find_pii(text, types):
+                spans = seen.get(text)
+                if spans is None:
+                    spans = seen[text] = find_pii(text, types)
+                for s in spans:
                     by_type.setdefault(s.type, []).append({"turn": t, "start": s.start, "end": s.end})
             for kind, spans in by_type.items():
                 out.append(Verdict(i, False, f"pii_{kind}", 1.0,
