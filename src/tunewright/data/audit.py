@@ -188,7 +188,8 @@ def audit_data(cfg: Config, out_dir: Path, get_tokenizer: Callable[[], Any] | No
     """
     train_read = read_inputs(cfg, cfg.data.train_files)
     test_read = read_inputs(cfg, cfg.data.test_files) if cfg.data.test_files else None
-    tokenizer = get_tokenizer() if get_tokenizer else None
+    # only token_length needs the model's tokenizer; without it the audit loads nothing of the model
+    tokenizer = get_tokenizer() if get_tokenizer and "token_length" in cfg.audit.checks else None
     result = audit_examples(train_read, cfg, tokenizer)
     if test_read is not None:
         test = audit_examples(test_read, cfg, tokenizer)

@@ -1,0 +1,40 @@
+"""The data gate from the command line: 'data audit' prints its findings and exits 1 on a failed gate,
+'run' stops before any model work and says why, 'data curate' writes JSONL and Parquet. The checks here
+leave out token_length, so no model is loaded."""
+
+import json
+
+from helpers import chat, write_lines
+from test_cli_stages import tw
+
+CHECKS = "audit.checks=[schema, format, exact_duplicate, conflicting_duplicate, normalization, quality, pii]"
+
+
+def _data(tmp_path):
+    rows = [chat(f"question number {i} about the loan", f"answer {i}") for i in range(40)]
+    rows += [chat("what is the rate?", "five"), chat("what is the rate?", "six")]  # a conflict: 2 of 42 > 2%
+    rows += [chat("mail me at a.b@example.com", "sure")]
+    return write_lines(tmp_path / "d.jsonl", rows)
+
+
+def test_run_stops_on_a_failed_data_gate_and_says_why(tmp_path):
+    f = _data(tmp_path)
+    p = tw("run", "--set", f"data.train_files=[{f}]", "--set", CHECKS, "--runs-dir", tmp_path / "runs",
+           cwd=tmp_path, check=False)
+    assert p.returncode == 1, p.stderr
+    assert "data audit gate failed" in p.stderr and "conflicting_duplicate: 2 records" in p.stderr
+    assert "--force" in p.stderr
+
+
+def test_audit_prints_findings_then_fails_and_curate_writes_parquet(tmp_path):
+    f = _data(tmp_path)
+    p = tw("data", "audit", "--set", f"data.train_files=[{f}]", "--set", CHECKS, "--runs-dir", tmp_path / "runs",
+           "--workers", "2", cwd=tmp_path, check=False)
+    assert p.returncode == 1
+    assert "conflicting_duplicate: 2" in p.stdout and "pii_email: 1" in p.stdout and "FAIL" in p.stdout
+    p = tw("data", "curate", "--set", f"data.train_files=[{f}]", "--set", CHECKS, "--set", "audit.gate.fail={}",
+           "--set", "audit.pii.redact_in_curate=true", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    run = next(d for d in sorted((tmp_path / "runs").iterdir()) if (d / "data" / "curated.parquet").exists())
+    curated = [json.loads(x) for x in (run / "data" / "curated.jsonl").read_text().splitlines()]
+    assert len(curated) == 41 and any("<EMAIL>" in r["messages"][0]["content"] for r in curated)
+    assert (run / "data" / "audit.html").exists() and "pii_redacted" in p.stdout
