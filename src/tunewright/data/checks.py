@@ -186,10 +186,12 @@ def batch_token_counts(tokenizer, texts: list[str], batch: int = 4096) -> list[i
     """Token counts, in batches: a fast (Rust) tokenizer spreads one call over its threads."""
     counts: list[int] = []
     backend = getattr(tokenizer, "backend_tokenizer", None)  # the Rust tokenizer: ~1.8x faster than the wrapper
+    # encode_batch_fast (tokenizers >= 0.20) skips the character offsets we do not need: another ~1.7x
+    encode = getattr(backend, "encode_batch_fast", None) or getattr(backend, "encode_batch", None)
     for start in range(0, len(texts), batch):
         chunk = texts[start:start + batch]
-        if backend is not None:
-            counts += [len(e.ids) for e in backend.encode_batch(chunk, add_special_tokens=False)]
+        if encode is not None:
+            counts += [len(e.ids) for e in encode(chunk, add_special_tokens=False)]
             continue
         try:
             ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
