@@ -71,35 +71,49 @@ class DataSection(Section):
 
 
 class NormalizeSection(Section):
-    apply_in_curate: bool = Field(True, description="'tunewright data curate' rewrites the text with the fixes the audit reports.")
+    apply_in_curate: bool = Field(True,
+        description="'tunewright data curate' rewrites the text with the fixes the audit reports.")
     fix_mojibake: bool = Field(True, description="Repair mojibake (text decoded with the wrong codec) with ftfy.")
     strip_html: bool = Field(True, description="Remove leftover HTML tags and unescape entities.")
 
 
 class QualitySection(Section):
-    min_tokens: int = Field(2, ge=0, description="Examples whose prompt and answer together have fewer target-model tokens are too_short.")
-    truncation_min_words: int = Field(20, ge=1, description="Answers at least this long that stop without closing punctuation are truncated.")
+    min_tokens: int = Field(2, ge=0,
+        description="Examples whose prompt and answer together have fewer target-model tokens are too_short.")
+    truncation_min_words: int = Field(20, ge=1,
+        description="Answers at least this long that stop without closing punctuation are truncated.")
     ngram: int = Field(4, ge=1, description="Word n-gram size for the repetition measure.")
-    max_duplicate_ngram_fraction: float = Field(0.5, ge=0, le=1, description="Flag text whose repeated n-grams exceed this share of all its n-grams.")
-    repetition_min_words: int = Field(12, ge=1, description="Repetition is only measured on texts with at least this many words.")
-    max_symbol_ratio: float = Field(0.25, ge=0, le=1, description="Flag text where symbols (not letters, digits, spaces or ordinary punctuation) exceed this share of characters.")
-    min_alpha_ratio: float = Field(0.25, ge=0, le=1, description="Flag text where letters are below this share of non-space characters.")
-    ratio_min_chars: int = Field(20, ge=1, description="Symbol and letter ratios are only measured on texts with at least this many characters.")
-    language: str | None = Field("en", description="ISO 639-1 code of the declared language; null disables the language check.")
+    max_duplicate_ngram_fraction: float = Field(0.5, ge=0, le=1,
+        description="Flag text whose repeated n-grams exceed this share of all its n-grams.")
+    repetition_min_words: int = Field(12, ge=1,
+        description="Repetition is only measured on texts with at least this many words.")
+    max_symbol_ratio: float = Field(0.25, ge=0, le=1,
+        description="Flag text where symbols (not letters, digits, spaces or ordinary punctuation) exceed this share of "
+        "characters.")
+    min_alpha_ratio: float = Field(0.25, ge=0, le=1,
+        description="Flag text where letters are below this share of non-space characters.")
+    ratio_min_chars: int = Field(20, ge=1,
+        description="Symbol and letter ratios are only measured on texts with at least this many characters.")
+    language: str | None = Field("en",
+        description="ISO 639-1 code of the declared language; null disables the language check.")
     candidate_languages: list[str] = Field(
         default_factory=lambda: ["en", "de", "fr", "es", "it", "pt", "nl"],
         description="Languages the detector chooses among (fewer is faster and surer).")
-    language_min_chars: int = Field(80, ge=1, description="Texts with fewer letters than this are not language-checked (names and short lines fool detectors).")
+    language_min_chars: int = Field(80, ge=1,
+        description="Texts with fewer letters than this are not language-checked (names and short lines fool "
+        "detectors).")
     language_sample: int | None = Field(
         20000, ge=1, description="Run the detector on at most this many examples (an even sample); English text full "
         "of English function words skips the detector and is not counted. Null: no cap.")
-    boilerplate_patterns: list[str] = Field(default_factory=list, description="Extra regular expressions that mark boilerplate answers.")
+    boilerplate_patterns: list[str] = Field(default_factory=list,
+        description="Extra regular expressions that mark boilerplate answers.")
 
 
 class PiiSection(Section):
     types: list[str] = Field(default_factory=lambda: ["email", "phone", "card", "iban", "ssn", "ip"],
                              description="PII kinds to look for: email, phone, card (Luhn), iban (mod-97), ssn, ip.")
-    redact_in_curate: bool = Field(False, description="'tunewright data curate' replaces PII with typed placeholders such as <EMAIL>.")
+    redact_in_curate: bool = Field(False,
+        description="'tunewright data curate' replaces PII with typed placeholders such as <EMAIL>.")
 
 
 class OutdatedRule(Section):
@@ -119,15 +133,18 @@ class LabelNoiseSection(Section):
 
 
 class SemanticSection(Section):
-    flag_cosine: float = Field(0.95, gt=0, le=1, description="Pairs at or above this cosine are semantic near-duplicates (flagged).")
-    duplicate_cosine: float = Field(0.99, gt=0, le=1, description="Pairs at or above this cosine are duplicates (all but one quarantined).")
+    flag_cosine: float = Field(0.95, gt=0, le=1,
+        description="Pairs at or above this cosine are semantic near-duplicates (flagged).")
+    duplicate_cosine: float = Field(0.99, gt=0, le=1,
+        description="Pairs at or above this cosine are duplicates (all but one quarantined).")
     batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
 
 
 class SufficiencySection(Section):
     min_examples: int = Field(200, ge=0, description="Warn when fewer usable examples remain after curation.")
     min_per_class: int = Field(20, ge=0, description="Warn when a class (or task) has fewer usable examples.")
-    max_imbalance: float = Field(10.0, ge=1, description="Warn when the largest class is more than this many times the smallest.")
+    max_imbalance: float = Field(10.0, ge=1,
+        description="Warn when the largest class is more than this many times the smallest.")
 
 
 class DataGateSection(Section):
@@ -151,7 +168,8 @@ class AuditSection(Section):
     max_seq_tokens: int = Field(
         1024, ge=16, description="Examples longer than this many tokens (chat-formatted) are quarantined as too_long."
     )
-    drop_exact_duplicates: bool = Field(True, description="Quarantine every copy of an exact duplicate after the first.")
+    drop_exact_duplicates: bool = Field(True,
+        description="Quarantine every copy of an exact duplicate after the first.")
     drop_conflicts: bool = Field(
         True, description="Quarantine all members of a conflict (same input, different answers)."
     )
