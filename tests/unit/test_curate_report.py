@@ -68,3 +68,38 @@ def test_audit_page_escapes_untrusted_text(tmp_path):
     page = write_audit_html(tmp_path / "out").read_text()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "exact_duplicate" in page
+
+
+def test_gate_stops_the_stage_unless_forced(tmp_path):
+    import pytest
+
+    from tunewright.pipeline import GateFailed, new_run, stage_audit
+
+    rows = [chat(f"question {i} about the loan", f"answer {i}") for i in range(20)]
+    f = write_lines(tmp_path / "d.jsonl", rows + [chat("rate?", "five"), chat("rate?", "six")])
+    cfg = load_config(None, [f"data.train_files=[{f}]", f"project.runs_dir={tmp_path / 'runs'}",
+                             "audit.checks=[schema, exact_duplicate, conflicting_duplicate]"])
+    with pytest.raises(GateFailed, match=r"conflicting_duplicate: 2 records \(9.1%\) > 2.0%"):
+        stage_audit(cfg, new_run(cfg))
+    run = new_run(cfg)
+    res = stage_audit(cfg, run, force=True)
+    assert not res.passed and run.manifest()["audit"]["gate"]["forced"]
+
+
+def test_audit_page_shows_clusters_side_by_side(tmp_path):
+    from tunewright.project import write_json
+    from tunewright.reporting.audit_section import build_audit_section, render_audit_html
+
+    out = tmp_path / "data"
+    out.mkdir()
+    write_json(out / "audit.json", {"input_records": 3, "used": 1, "quarantined": 2, "reasons": {"near_duplicate": 2},
+                                    "gate": {"verdict": "warn", "passed": True, "failures": [], "warnings": []}})
+    rows = [{"source": f"d.jsonl:{k}", "action": "dropped", "reasons": ["near_duplicate"], "details": ["close"],
+             "clusters": [7], "example": chat(f"the same clause <{k}>", "x")} for k in (2, 3)]
+    (out / "quarantine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    section = build_audit_section(out)
+    assert section["clusters"] == [{"id": 7, "members": [
+        {"source": "d.jsonl:2", "reasons": ["near_duplicate"], "text": "user: the same clause <2> | assistant: x"},
+        {"source": "d.jsonl:3", "reasons": ["near_duplicate"], "text": "user: the same clause <3> | assistant: x"}]}]
+    page = "".join(render_audit_html(section))
+    assert "Near-duplicate cluster 7" in page and "the same clause &lt;3&gt;" in page
