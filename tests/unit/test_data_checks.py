@@ -26,8 +26,10 @@ def flagged(check, examples, reason_prefix: str, ctx: CheckContext | None = None
 
 def test_pii_kinds_with_checksums():
     positives = {
-        "email": ["write to john.doe+loans@example.co.uk today", "cc: a_b@bank-x.com"],
-        "phone": ["call (555) 123-4567 now", "office +44 20 7946 0958", "cell 555.867.5309"],
+        "email": ["write to john.doe+loans@example.co.uk today", "cc: a_b@bank-x.com",
+                  "Email : david . corre @ vringo . com"],  # tokenized, as in ner_finance
+        "phone": ["call (555) 123-4567 now", "office +44 20 7946 0958", "cell 555.867.5309",
+                  "Fax : ( 212 ) 688 - 5994", "Tel : + 86 - 10 - 6250 1312", "Fax : 86 ( 10 ) 8282 - 5058"],
         "card": ["card 4111 1111 1111 1111 on file", "paid with 5500-0000-0000-0004"],
         "iban": ["IBAN GB82 WEST 1234 5698 7654 32", "to DE89370400440532013000 please"],
         "ssn": ["SSN 123-45-6789"],
@@ -43,6 +45,9 @@ def test_pii_kinds_with_checksums():
         "write to user at example dot com",
         "section 6.4.1 of the agreement",
         "loan no. 12345678",
+        "Section 4 . 2 . 16 and 12 : 00 noon on March 31 , 2009",
+        "items 1 2 3 4 5 6 7 8 9 10 11 12",
+        "the fee is $ 1 , 250 , 000 . 00 at @ least",
     ]
     for kind, texts in positives.items():
         for t in texts:

@@ -15,16 +15,24 @@ from tunewright.data.checks import CheckContext, Verdict, register_check
 from tunewright.data.normalize import example_texts
 from tunewright.records import Example
 
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+# Tokenized corpora (ner_finance among them) write "david . corre @ vringo . com": spaces around "." and "@"
+# are allowed, symmetrically, and the top-level domain must then be lower case so a following sentence is not
+# swallowed.
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9_%+-]*(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+                    r"\.[A-Za-z]{2,}\b"
+                    r"|(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9_%+-]*(?: \. [A-Za-z0-9_%+-]+)* @ [A-Za-z0-9-]+"
+                    r"(?: \. [A-Za-z0-9-]+)* \. [a-z]{2,}\b")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|(?::?[0-9A-Fa-f]{1,4}){1,6})(?![\w:])")
-# North American (+1) 555-123-4567 / (555) 123 4567, or international +CC with 8-15 digits in groups.
+# +CC and digit groups ("+44 20 7946 0958", tokenized "+ 86 - 10 - 6250 1658"), an area code in parentheses
+# ("(212) 688-5994", "86 ( 10 ) 8282 - 5058"), or ddd-ddd-dddd; 10 to 15 digits in all (checked after).
 _PHONE = re.compile(
-    r"(?<![\w+])(?:(?:\+1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}"
-    r"|\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5})(?!\w)"
+    r"(?<![\w+])(?:\+ ?\d{1,3}(?:[ .-]{1,3}\(?\d{1,4}\)?){2,5}"
+    r"|(?:\d{1,3} ?)?\( ?\d{2,4} ?\) ?\d{3,4} ?[-.]? ?\d{3,4}"
+    r"|\d{3}[ .-]\d{3}[ .-]\d{4})(?!\w)"
 )
 _DIGIT = re.compile(r"\d")
 _DROP_DIGITS = str.maketrans("", "", "0123456789")
