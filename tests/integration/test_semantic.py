@@ -45,3 +45,25 @@ def test_semantic_duplicates_planted():
     assert by[0].reason == by[5].reason == "semantic_near_duplicate" and by[0].cluster == by[5].cluster == 0
     assert by[6].reason == "semantic_duplicate" and by[6].cluster == 1 and "example #1" in by[6].detail
     assert all(v.score >= 0.95 for v in vs)
+
+
+def test_label_noise_on_minilm_features():
+    import random
+
+    from tunewright.data.label_noise import LabelNoiseCheck
+
+    rng = random.Random(1)
+    topics = {"loan": "borrower lender interest principal repayment collateral default covenant maturity",
+              "insurance": "policy premium insurer claim coverage deductible beneficiary underwriting payout",
+              "employment": "employee salary employer vacation termination overtime payroll hiring duties"}
+    labels = list(topics)
+    examples = [Example(text=" ".join(rng.choice(topics[labels[i % 3]].split()) for _ in range(8)), label=labels[i % 3])
+                for i in range(150)]
+    flipped = set(rng.sample(range(150), 8))
+    for i in flipped:
+        examples[i] = Example(text=examples[i].text, label=rng.choice([x for x in labels if x != examples[i].label]))
+    ctx = CheckContext(audit=AuditSection(label_noise={"features": "embeddings"}))
+    found = {v.index for v in LabelNoiseCheck().run(examples, ctx)}
+    assert ctx.artifacts["label_noise"]["features"] == "embeddings"
+    tp = len(found & flipped)
+    assert tp / len(flipped) >= 0.75 and tp / max(len(found), 1) >= 0.6, (found, flipped)
