@@ -97,11 +97,16 @@ def make_context(cfg: Config, tokenizer=None) -> CheckContext:
     )
 
 
-def histogram(values: list[int], bins: int = 30) -> dict[str, list]:
-    if not values:
-        return {"edges": [], "counts": []}
-    counts, edges = np.histogram(np.asarray(values), bins=bins)
-    return {"edges": [round(float(e), 1) for e in edges], "counts": counts.tolist()}
+def length_histograms(lengths: dict[int, int], dropped: set[int], bins: int = 30) -> dict[str, dict]:
+    """Token-length histograms of used and quarantined examples on shared bin edges (comparable bars)."""
+    if not lengths:
+        return {"used": {"edges": [], "counts": []}, "quarantined": {"edges": [], "counts": []}}
+    edges = np.histogram_bin_edges(np.asarray(list(lengths.values())), bins=bins)
+    out = {}
+    for name, keep in (("used", False), ("quarantined", True)):
+        vals = np.asarray([n for i, n in lengths.items() if (i in dropped) == keep])
+        out[name] = {"edges": [round(float(e), 1) for e in edges], "counts": np.histogram(vals, bins=edges)[0].tolist()}
+    return out
 
 
 def quarantine_row(ex: Example, vs: list[Verdict], dropped: bool) -> dict[str, Any]:
@@ -160,10 +165,7 @@ def audit_examples(
         "reasons": dict(reason_counts.most_common()),
         "dropped_reasons": dict(dropped_counts.most_common()),
         "token_lengths": length_stats([n for i, n in lengths.items() if i not in dropped_idx]),
-        "length_histograms": {
-            "used": histogram([n for i, n in lengths.items() if i not in dropped_idx]),
-            "quarantined": histogram([n for i, n in lengths.items() if i in dropped_idx]),
-        },
+        "length_histograms": length_histograms(lengths, dropped_idx),
         "check_seconds": seconds,
         "audit_seconds": round(time.perf_counter() - t0, 3),
     }

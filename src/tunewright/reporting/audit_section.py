@@ -78,8 +78,8 @@ def length_histogram_plot(hists: dict) -> str:
         h = hists.get(name) or {}
         if h.get("counts"):
             edges = h["edges"]
-            ax.stairs(h["counts"], edges, label=f"{name} ({sum(h['counts'])})", color=color, fill=name == "used",
-                      alpha=0.6 if name == "used" else 1.0)
+            ax.stairs(h["counts"], edges, label=f"{name} ({sum(h['counts'])})", color=color, fill=True,
+                      alpha=0.55 if name == "used" else 0.85)
     ax.set_xlabel("tokens per example (chat template included)")
     ax.set_ylabel("examples")
     ax.set_title("Token lengths")
