@@ -130,6 +130,10 @@ class LabelNoiseSection(Section):
         "auto", description="Input features: MiniLM embeddings, TF-IDF, or 'auto' (embeddings when the semantic check runs).")
     max_answer_words: int = Field(6, ge=1, description="An answer of at most this many words counts as a class label.")
     max_classes: int = Field(50, ge=2, description="Skip label noise when there are more distinct labels than this.")
+    min_skill: float = Field(
+        0.2, ge=0, le=1, description="Judge labels only when the out-of-sample model beats the majority class by "
+        "this share of the possible gain ((accuracy - majority) / (1 - majority)); below it, its probabilities say "
+        "nothing about the labels.")
 
 
 class SemanticSection(Section):

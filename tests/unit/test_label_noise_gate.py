@@ -90,3 +90,14 @@ def test_sufficiency_counts_classes_and_warns():
     s = assess_sufficiency(tasks, 60, a)
     assert s["per_task"] == {"qa": 55, "sum": 5} and "per_class" not in s
     assert any("task 'sum': 5" in w for w in s["warnings"])
+
+
+def test_label_noise_abstains_when_inputs_do_not_predict_labels():
+    rng = random.Random(3)
+    words = " ".join(TOPICS.values()).split()
+    examples = [Example(text=" ".join(rng.choice(words) for _ in range(10)), label=rng.choice("ABCD"))
+                for _ in range(200)]  # like MMLU answer letters: nothing in the text says which
+    ctx = CheckContext(audit=AuditSection())
+    assert LabelNoiseCheck().run(examples, ctx) == []
+    info = ctx.artifacts["label_noise"]
+    assert info["skill"] < 0.2 and "cannot predict the labels" in info["skipped"]

@@ -72,10 +72,22 @@ def find_label_suspects(examples: list[Example], ctx: CheckContext) -> tuple[lis
         kind = "embeddings" if "semantic_duplicate" in ctx.settings().checks else "tfidf"
     X = _features([input_text(examples[i]) for i in idx], kind, ctx.settings().semantic.batch_size)
     probs = out_of_sample_probs(X, y, cfg.folds, n_jobs=ctx.workers)
+    # Confident learning needs a model that can tell the classes apart from the inputs. When it cannot
+    # (MMLU answer letters: the letter is not in the question's words), its near-uniform probabilities
+    # would flag half the data. Skill = (accuracy - majority share) / (1 - majority share), as Cohen's kappa.
+    accuracy = float((probs.argmax(1) == y).mean())
+    majority = float(np.bincount(y).max() / len(y))
+    skill = (accuracy - majority) / (1 - majority) if majority < 1 else 0.0
+    info.update(judged=len(idx), features=kind, oos_accuracy=round(accuracy, 4), majority_share=round(majority, 4),
+                skill=round(skill, 4))
+    if skill < cfg.min_skill:
+        info["skipped"] = (f"the {kind} model cannot predict the labels from the inputs (out-of-sample accuracy "
+                           f"{accuracy:.2f} vs majority share {majority:.2f}, skill {skill:.2f} < {cfg.min_skill})")
+        return [], info
     from cleanlab.filter import find_label_issues
 
     ranked = find_label_issues(y, probs, return_indices_ranked_by="self_confidence")
-    info.update(judged=len(idx), features=kind, suspects=len(ranked))
+    info.update(suspects=len(ranked))
     suspects = []
     for rank, k in enumerate(ranked):
         best = int(probs[k].argmax())
