@@ -82,12 +82,18 @@ def _guard(fn, *args, **kwargs):
     from tunewright.evaluation.evaluate import LabelError
     from tunewright.pipeline import GateFailed
     from tunewright.records import NoUsableRecords
+    from tunewright.training.checkpoints import TrainingStopped
     from tunewright.training.formats import TemplateError
+    from tunewright.training.methods import MethodUnavailable
 
     try:
         return fn(*args, **kwargs)
     except GateFailed as e:
         _fail(str(e), 1)
+    except TrainingStopped as e:
+        _fail(str(e), e.exit_code)
+    except MethodUnavailable as e:
+        _fail(str(e), 2)
     except (NoUsableRecords, ConfigError, LabelError, AssetMissing, TemplateError, FileNotFoundError, ImportError,
             ValueError) as e:
         _fail(str(e), 2)
@@ -134,14 +140,20 @@ def split(run: Annotated[Path, typer.Option("--run", help="Run directory with an
 
 @app.command()
 def train(run: Annotated[Path, typer.Option("--run", help="Run directory with a split dataset.")],
-          config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None, max_steps: StepsOpt = None):
-    """Fine-tune (LoRA through peft on a transformers Trainer) and save the adapter into RUN/model."""
+          config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None, max_steps: StepsOpt = None,
+          resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's latest complete "
+                                                                "checkpoint (weights, optimizer, scheduler, RNG, data "
+                                                                "position).")] = False):
+    """Fine-tune (training.method: lora, dora, qlora, full) and save the adapter or weights into RUN/model.
+
+    Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes a checkpoint and exits with code 130."""
     from tunewright.pipeline import stage_train
 
     cfg = _config(config, _overrides(set_, seed=seed, max_steps=max_steps), run)
-    res = _guard(stage_train, cfg, _run(cfg, run))
+    res = _guard(stage_train, cfg, _run(cfg, run), resume=resume)
     out.print(f"trained {res.steps} steps, {res.train_tokens} tokens at {res.tokens_per_second} tokens/s; "
-              f"trainable {res.trainable_params:,} / {res.total_params:,}; final loss {res.final_loss}")
+              f"trainable {res.trainable_params:,} / {res.total_params:,}; final loss {res.final_loss}; "
+              f"{'packed' if res.packing else res.packing_note}")
 
 
 @app.command("eval")

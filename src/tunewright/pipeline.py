@@ -114,13 +114,16 @@ def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None
     return metrics
 
 
-def stage_train(cfg: Config, run: Run, session: Session | None = None):
+def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: bool = False):
+    from tunewright.training.methods import check_method_available, quantization_config
     from tunewright.training.trainer import train_model
 
+    check_method_available(cfg.training.method)  # before minutes of loading
     session = session or Session(cfg)
     with run.stage("train"):
-        model = load_model(session.model_ref(), cfg.model)
-        result = train_model(cfg, run, _load_split(run, "train"), model, session.tok())
+        model = load_model(session.model_ref(), cfg.model,
+                           quantization_config=quantization_config(cfg.training.method))
+        result = train_model(cfg, run, _load_split(run, "train"), model, session.tok(), resume=resume)
         write_json(run.path / "train_result.json", result.to_json())
         run.update_manifest(training={k: v for k, v in result.to_json().items() if k != "loss_curve"})
         run.record_artifact("train", run.model_dir, run.path / "train_result.json")
