@@ -53,8 +53,8 @@ def read_counters(checkpoint: Path | None) -> dict:
     return json.loads((checkpoint / COMPLETE_MARK).read_text(encoding="utf-8")).get("counters", {})
 
 
-def checkpoint_callback(collator, reason_ref: dict):
-    """Marks each finished checkpoint complete and stores the collator's token counters in it."""
+def checkpoint_callback(counter, reason_ref: dict):
+    """Marks each finished checkpoint complete and stores the token counters in it."""
     from transformers import TrainerCallback
 
     class MarkComplete(TrainerCallback):
@@ -65,7 +65,7 @@ def checkpoint_callback(collator, reason_ref: dict):
             if not path.is_dir():
                 return
             body = {"step": state.global_step, "reason": reason_ref.get("reason", "periodic"),
-                    "counters": {k: getattr(collator, k) for k in ("tokens", "trained_tokens", "padded_tokens")}}
+                    "counters": {k: getattr(counter, k) for k in counter.FIELDS}}
             tmp = path / (COMPLETE_MARK + ".tmp")
             tmp.write_text(json.dumps(body), encoding="utf-8")
             os.replace(tmp, path / COMPLETE_MARK)

@@ -82,10 +82,6 @@ def loss_positions(labels: torch.Tensor, starts: torch.Tensor | None = None) -> 
 class PackedCollator:
     """All examples of a batch in one row, no pad; see the module docstring for the fields."""
 
-    def __init__(self, pad_token_id: int | None = None):
-        self.pad_token_id = pad_token_id  # unused: nothing is padded; kept for a uniform constructor
-        self.tokens = self.trained_tokens = self.padded_tokens = 0
-
     def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
         ids: list[int] = []
         labels: list[int] = []
@@ -103,9 +99,6 @@ class PackedCollator:
         keep, targets = loss_positions(labels_t, starts)
         cu_t = torch.tensor(cu, dtype=torch.int32)
         longest = max(b - a for a, b in zip(cu[:-1], cu[1:]))
-        self.tokens += len(ids)
-        self.padded_tokens += len(ids)
-        self.trained_tokens += int(targets.numel())
         return {
             "input_ids": torch.tensor([ids], dtype=torch.long),
             "position_ids": torch.tensor([pos], dtype=torch.long),
@@ -119,16 +112,9 @@ class PackedCollator:
 class SelectivePadCollator(PadCollator):
     """Pad to the longest row (the fallback when packing is not correct for a model), logits only on targets."""
 
-    def __init__(self, pad_token_id: int):
-        super().__init__(pad_token_id)
-        self.tokens = self.trained_tokens = self.padded_tokens = 0
-
     def __call__(self, batch):
         out = super().__call__(batch)
         keep, targets = loss_positions(out.pop("labels"))
-        self.padded_tokens += out["input_ids"].numel()
-        self.tokens += int(out["attention_mask"].sum())
-        self.trained_tokens += int(targets.numel())
         out["logits_to_keep"] = keep
         out["shift_labels"] = targets
         return out

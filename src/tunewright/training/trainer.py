@@ -66,21 +66,26 @@ class TrainResult:
         return asdict(self)
 
 
-class CountingCollator(PadCollator):
-    """Pads like PadCollator and counts the real tokens it hands to the model (throughput without pad)."""
+class TokenCounter:
+    """Tokens the optimizer actually trained on, counted at the loss (the dataloader reads one batch ahead, so
+    counting in the collator would overcount at a checkpoint). Saved in each checkpoint so resume continues it."""
 
-    def __init__(self, pad_token_id: int):
-        super().__init__(pad_token_id)
-        self.tokens = 0
-        self.trained_tokens = 0
+    FIELDS = ("tokens", "padded_tokens", "trained_tokens")
+
+    def __init__(self):
+        self.tokens = 0  # real (non-pad) tokens
         self.padded_tokens = 0  # tokens the model computed on, pad included
+        self.trained_tokens = 0  # tokens that carried a label
 
-    def __call__(self, batch):
-        out = super().__call__(batch)
-        self.padded_tokens += out["input_ids"].numel()
-        self.tokens += int(out["attention_mask"].sum())
-        self.trained_tokens += int((out["labels"] != -100).sum())
-        return out
+    def count(self, inputs: dict) -> None:
+        ids = inputs["input_ids"]
+        mask = inputs.get("attention_mask")
+        self.padded_tokens += ids.numel()
+        self.tokens += int(mask.sum()) if mask is not None else ids.numel()
+        if "shift_labels" in inputs:
+            self.trained_tokens += inputs["shift_labels"].numel()
+        else:
+            self.trained_tokens += int((inputs["labels"][:, 1:] != -100).sum())
 
 
 def _precision_flags(precision: str) -> dict:
@@ -123,12 +128,14 @@ def _trainer_class():
         gradient accumulation and DDP give the token-mean loss of the global batch.
         """
 
-        def __init__(self, *args, penalties=(), **kwargs):
+        def __init__(self, *args, penalties=(), counter: TokenCounter | None = None, **kwargs):
             super().__init__(*args, **kwargs)
             self.penalties = list(penalties)
+            self.counter = counter or TokenCounter()
             self.model_accepts_loss_kwargs = True  # compute_loss normalises by num_items_in_batch itself
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            self.counter.count(inputs)
             if "shift_labels" not in inputs:  # plain padded batch: the model computes its own loss
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             targets = inputs.pop("shift_labels")
@@ -166,7 +173,7 @@ def _pick_collator(cfg: Config, model, tokenizer):
         raise ValueError("training.packing=on, but this model's forward has no logits_to_keep")
     if selective:
         return SelectivePadCollator(tokenizer.pad_token_id), False, True, "padding: training.packing=off", None
-    return CountingCollator(tokenizer.pad_token_id), False, False, "padding: no logits_to_keep", None
+    return PadCollator(tokenizer.pad_token_id), False, False, "padding: no logits_to_keep", None
 
 
 def _peak_rss() -> int | None:
@@ -214,8 +221,9 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
     trainable, total = count_parameters(peft_model)
     penalties = make_penalties(peft_model, cfg, tokenizer)
     restored = read_counters(resume_from)
+    counter = TokenCounter()
     for k, v in restored.items():
-        setattr(collator, k, v)
+        setattr(counter, k, v)
 
     kwargs = dict(
         output_dir=str(ckpt_dir),
@@ -249,8 +257,8 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
     reason = {"reason": "periodic"}
     stopper = signal_callback(reason)
     trainer = _trainer_class()(
-        model=peft_model, args=args, train_dataset=ds, data_collator=collator, penalties=penalties,
-        callbacks=[_loss_logger(run, curve), checkpoint_callback(collator, reason), finite_gradients_callback(),
+        model=peft_model, args=args, train_dataset=ds, data_collator=collator, penalties=penalties, counter=counter,
+        callbacks=[_loss_logger(run, curve), checkpoint_callback(counter, reason), finite_gradients_callback(),
                    stopper],
     )
     if torch.cuda.is_available():
@@ -274,7 +282,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
             f"training stopped by {reason['reason']} at step {trainer.state.global_step}; checkpoint {last}. "
             f"Continue with: tunewright train --run {run.path} --resume", last, exit_code=130)
     peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
-    tokens, padded, trained = _all_reduce([collator.tokens, collator.padded_tokens, collator.trained_tokens])
+    tokens, padded, trained = _all_reduce([counter.tokens, counter.padded_tokens, counter.trained_tokens])
     session_tokens = tokens - restored.get("tokens", 0) * max(1, args.world_size)
 
     if trainer.is_world_process_zero():
