@@ -94,7 +94,8 @@ def _guard(fn, *args, **kwargs):
         _fail(str(e), e.exit_code)
     except MethodUnavailable as e:
         _fail(str(e), 2)
-    except (NoUsableRecords, ConfigError, LabelError, AssetMissing, TemplateError, FileNotFoundError, ImportError,
+    except (NoUsableRecords, ConfigError, LabelError, AssetMissing, TemplateError, FileNotFoundError, FileExistsError,
+            ImportError,
             ValueError) as e:
         _fail(str(e), 2)
 
@@ -154,6 +155,20 @@ def train(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
     out.print(f"trained {res.steps} steps, {res.train_tokens} tokens at {res.tokens_per_second} tokens/s; "
               f"trainable {res.trainable_params:,} / {res.total_params:,}; final loss {res.final_loss}; "
               f"{'packed' if res.packing else res.packing_note}")
+
+
+@app.command()
+def export(run: Annotated[Path, typer.Option("--run", help="Run directory with a trained model.")],
+           dest: Annotated[Path, typer.Option("--out", help="New folder to write the export into.")],
+           merged: Annotated[bool, typer.Option("--merged/--adapter", help="Base with the adapter merged in (plain "
+                                                "transformers loads it), or the adapter alone (load with peft).")] = True,
+           config: ConfigOpt = None):
+    """Export the tuned model as safetensors: merged into the base, or the adapter alone."""
+    from tunewright.pipeline import stage_export
+
+    cfg = _config(config, [], run)
+    res = _guard(stage_export, cfg, _run(cfg, run), dest, merged)
+    out.print(f"exported {res['kind']} model to {res['path']}: {', '.join(res['files'])}")
 
 
 @app.command("eval")

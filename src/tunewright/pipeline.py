@@ -104,8 +104,8 @@ def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None
     from tunewright.evaluation.evaluate import evaluate_model
 
     session = session or Session(cfg)
-    if which == "tuned" and not (run.model_dir / "adapter_config.json").exists():
-        raise FileNotFoundError(f"{run.model_dir}: no trained adapter; run 'tunewright train' for this run first")
+    if which == "tuned" and not run.model_dir.is_dir():
+        raise FileNotFoundError(f"{run.model_dir}: no trained model; run 'tunewright train' for this run first")
     with run.stage(f"eval_{which}"):
         ref, tok = session.model_ref(), session.tok()
         model = load_model(ref, cfg.model) if which == "base" else load_adapter_model(ref, cfg.model, run.model_dir)
@@ -129,6 +129,13 @@ def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: b
         run.record_artifact("train", run.model_dir, run.path / "train_result.json")
         del model
     return result
+
+
+def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None) -> dict:
+    from tunewright.training.export import export_model
+
+    session = session or Session(cfg)
+    return export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
 
 
 def stage_learning_curve(cfg: Config, run: Run, session: Session | None = None) -> dict:

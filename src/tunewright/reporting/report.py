@@ -66,6 +66,9 @@ def build_report(run: Run) -> dict:
                                    "tokens_per_second", "steps", "seconds", "final_loss", "train_examples", "replay_examples",
                                    "truncated_examples", "dropped_examples", "peak_memory_bytes")}
     training["trainable_share"] = tr["trainable_params"] / tr["total_params"]
+    for k, default in (("packing", False), ("packing_note", ""), ("selective_logits", False), ("penalties", []),
+                       ("peak_rss_bytes", None), ("padded_tokens", None), ("resumed_from", None), ("world_size", 1)):
+        training[k] = tr.get(k, default)  # train results written before these fields existed lack them
     audit = m.get("audit", {})
     data = {"input_records": audit.get("input_records"), "used": audit.get("used"),
             "quarantined": audit.get("quarantined"), "reasons": audit.get("reasons", {}),
@@ -154,6 +157,10 @@ def _learning_curve_html(lc: dict | None) -> list[str]:
             f'<img alt="learning curve" src="data:image/png;base64,{plots.learning_curve_plot(lc)}">']
 
 
+def _gib(n) -> str:
+    return "n/a" if not n else f"{n / 2**30:.2f} GiB"
+
+
 def render_html(run: Run, report: dict) -> str:
     e = html.escape
     t, g, tr, d = report["task"], report["general"], report["training"], report["data"]
@@ -205,10 +212,17 @@ def render_html(run: Run, report: dict) -> str:
         "<h2>Training</h2>",
         _table([[tr["method"], f"{tr['trainable_params']:,}", f"{tr['total_params']:,}",
                  f"{tr['trainable_share']:.3%}", tr["steps"], f"{tr['train_tokens']:,}",
-                 _fmt(tr["tokens_per_second"], 1), tr["truncated_examples"], tr["train_examples"],
-                 tr["replay_examples"]]],
+                 _fmt(tr["tokens_per_second"], 1), tr["truncated_examples"], tr["dropped_examples"],
+                 tr["train_examples"], tr["replay_examples"]]],
                ["method", "trainable params", "total params", "trainable share", "steps", "tokens", "tokens/s",
-                "truncated", "domain examples", "replay examples"]),
+                "truncated", "dropped (over length)", "domain examples", "replay examples"]),
+        _table([["packed, no pad" if tr.get("packing") else html.escape(tr.get("packing_note") or "padded"),
+                 "answer positions only" if tr.get("selective_logits") else "every position",
+                 ", ".join(tr.get("penalties") or []) or "none",
+                 _gib(tr.get("peak_memory_bytes")) + " (GPU allocated)" if tr.get("peak_memory_bytes")
+                 else _gib(tr.get("peak_rss_bytes")) + " (process RSS)",
+                 html.escape(tr.get("resumed_from") or "no")]],
+               ["batches", "vocabulary logits", "forgetting penalties", "peak memory", "resumed from"]),
     ]
     if report["heldout"]:
         h = report["heldout"]
