@@ -142,7 +142,7 @@ def relabel(ex: Example, answer: str, meta: dict) -> Example:
     else:
         d["label"] = answer
     d.pop("id", None)
-    d["meta"] = {**ex.meta, **meta, "original_answer": old}
+    d["meta"] = {"source_example_id": ex.id, **ex.meta, **meta, "original_answer": old}
     return Example.from_json(d)
 
 
