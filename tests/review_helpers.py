@@ -74,3 +74,71 @@ class Server:
 
     def __exit__(self, *exc):
         self.kill()
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """Hidden fields of the first form on the page (the judge form on an item page)."""
+    import re
+
+    first = html[html.index("<form"):html.index("</form>")]
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', first))
+
+
+def run_load(url: str, tokens: list[str], submissions: int, resubmit_every: int = 5) -> dict:
+    """Each token is one reviewer thread: ``submissions`` times fetch the next item and accept it; every
+    ``resubmit_every``-th form is posted twice (a double click). Returns the acknowledged form keys and timings."""
+    import threading
+
+    acked: list[tuple[str, str]] = []  # (reviewer token, form_key) answered 303
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(tokens))
+
+    def reviewer(token: str) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
+            barrier.wait()  # everyone starts at once
+            for k in range(submissions):
+                page = c.get("/item")
+                if 'id="done"' in page.text:
+                    with lock:
+                        errors.append("queue ran out")
+                    return
+                f = hidden_fields(page.text)
+                for attempt in range(2 if (k + 1) % resubmit_every == 0 else 1):
+                    t0 = time.perf_counter()
+                    r = c.post("/judge", data={**f, "action": "accept"}, follow_redirects=False)
+                    dt = time.perf_counter() - t0
+                    with lock:
+                        if r.status_code == 303:
+                            latencies.append(dt)
+                            if attempt == 0:
+                                acked.append((token, f["form_key"]))
+                        else:
+                            errors.append(f"{r.status_code}: {r.text[:200]}")
+
+    threads = [threading.Thread(target=reviewer, args=(t,)) for t in tokens]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"acked": acked, "latencies": latencies, "errors": errors, "wall_s": time.perf_counter() - t0}
+
+
+def check_load(store: Store, result: dict) -> dict:
+    """Lost = acknowledged forms with no row; duplicated = rows beyond one per form and per (item, reviewer)."""
+    import numpy as np
+
+    rows = store.judgments()
+    keys = [j.form_key for j in rows]
+    pairs = [(j.item_id, j.reviewer) for j in rows]
+    acked = {k for _, k in result["acked"]}
+    lat = np.array(result["latencies"]) * 1000
+    return {"acknowledged": len(acked), "rows": len(rows), "lost": len(acked - set(keys)),
+            "duplicated": (len(keys) - len(set(keys))) + (len(pairs) - len(set(pairs))),
+            "unacknowledged_rows": len(set(keys) - acked), "errors": len(result["errors"]),
+            "posts": len(result["latencies"]), "wall_s": round(result["wall_s"], 3),
+            "throughput_posts_per_s": round(len(result["latencies"]) / result["wall_s"], 1),
+            "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
+            "p95_ms": round(float(np.percentile(lat, 95)), 1) if len(lat) else None}

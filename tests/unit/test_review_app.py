@@ -5,7 +5,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.review_helpers import make_store
+from review_helpers import make_store
 from tunewright.config import load_config
 from tunewright.review.app import create_app
 from tunewright.review.service import agreement, final_labels, label_validator
