@@ -43,7 +43,7 @@ def main() -> None:
     load = one(a.reviewers, a.submissions)
     out = {"date": time.strftime("%Y-%m-%d"), "baseline_one_reviewer": base, "concurrent": load,
            "throughput_ratio_vs_one_reviewer": round(load["throughput_posts_per_s"] / base["throughput_posts_per_s"], 2)}
-    path = Path(__file__).parent / "results.json"
+    path = Path(__file__).parent / f"results-{out['date']}.json"
     path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, indent=2))
 
