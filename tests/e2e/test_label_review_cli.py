@@ -10,7 +10,10 @@ from typer.testing import CliRunner
 from review_helpers import ROOT, hidden_fields
 from tunewright.cli import app
 from tunewright.config import load_config
+from tunewright.labeling.report import labeling_html, labeling_section
+from tunewright.project import Run
 from tunewright.records import read_examples
+from tunewright.reporting.report import _table
 from tunewright.review.app import create_app
 from tunewright.review.service import label_validator
 from tunewright.review.store import Store
@@ -61,6 +64,9 @@ def test_label_review_export_agreement_interop(tmp_path, monkeypatch):
     r = cli.invoke(app, ["review", "agreement", "--run", str(run)])
     assert r.exit_code == 0 and "ann / ben: 5 items" in r.output, r.output
     assert json.loads((run / "labeling" / "agreement.json").read_text())["pairs"][0]["items"] == 5
+    section = labeling_section(Run(run))
+    page = "".join(labeling_html(section, _table))
+    assert "party_roles" in page and "label_model" in page and "Cohen&#x27;s kappa" in page
 
     ls = tmp_path / "ls.json"
     assert cli.invoke(app, ["review", "transfer", "--run", str(run), "export", str(ls)]).exit_code == 0
