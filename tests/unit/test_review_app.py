@@ -133,3 +133,12 @@ def test_double_review_gold_and_agreement(app_env):
     assert pair["items"] == 2 and pair["percent_agreement"] == 0.0
     # gold on items 0, 2, 4 is "[Borrower - PERSON]": alice matches it, bob (accepting the suggestion) does not
     assert rep["gold_accuracy"]["alice"]["accuracy"] == 1.0 and rep["gold_accuracy"]["bob"]["accuracy"] == 0.0
+
+
+def test_no_request_parameter_reaches_a_path(app_env):
+    _, tokens, app = app_env
+    c = TestClient(app, headers={"Authorization": f"Bearer {tokens['alice']}"})
+    assert "keydown" in c.get("/static/review.js").text
+    for path in ("/static/../store.py", "/static/%2e%2e/store.py", "/static/review.css", "/templates/item.html"):
+        r = c.get(path)
+        assert r.status_code == 404 and "import" not in r.text
