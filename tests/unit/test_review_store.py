@@ -74,3 +74,19 @@ def test_queue_order_skip_and_double_review(tmp_path):
     store.record_judgment(i0.id, "bob", "accept", i0.suggested, "b0")
     assert store.next_item("bob").id == i2.id  # i1 had its one review from alice
     assert store.progress("alice") == {"mine": 2, "items": 3, "judgments_needed": 5, "judgments_made": 2}
+
+
+def test_reviewer_disagreement_sends_the_item_to_a_third_reviewer_first(tmp_path):
+    store, _ = make_store(tmp_path / "r.db", n_items=4, double_every=2)  # items 0 and 2 need two reviewers
+    i0 = store.items()[0]
+    store.record_judgment(i0.id, "alice", "accept", i0.suggested, "a0")
+    store.record_judgment(i0.id, "bob", "correct", "[Borrower - PERSON]", "b0")
+    store.add_reviewer("carol")
+    assert store.item(i0.id).required_reviews == 3
+    assert store.next_item("carol").id == i0.id  # ahead of the untouched items
+    store.record_judgment(i0.id, "carol", "correct", "[Borrower - PERSON]", "c0")
+    assert store.next_item("carol").id != i0.id
+    from tunewright.review.service import final_labels
+
+    f = final_labels(store)["ex0000"]
+    assert f["label"] == "[Borrower - PERSON]" and not f["agreement"] and f["reviewers"] == ["alice", "bob", "carol"]

@@ -3,6 +3,7 @@
 - Durability: a judgment is committed before the app answers. SQLite runs in WAL mode with
   ``synchronous=FULL``, so a committed judgment survives a killed server (and a power cut).
 - No overwrites: a judgment is an insert, never an update; two reviewers on one item make two rows.
+- Reviewers who disagree on an item send it to a third reviewer, first in the queue (adjudication).
 - No duplicates: each rendered form carries a fresh ``form_key`` with a UNIQUE constraint; a resubmitted form
   hits the constraint and gets the judgment it already made. One reviewer judges an item at most once.
 - SQLite transactions begin IMMEDIATE (take the write lock up front): a deferred transaction that reads and
@@ -207,6 +208,7 @@ class Store:
                 s.add(j)
                 s.flush()
                 jid = j.id
+                self._adjudicate_if_split(s, item)
             return Recorded(jid, True)  # the with-block committed before we return
         except IntegrityError:
             with self.session() as s:
@@ -215,6 +217,15 @@ class Store:
                 if j is None:
                     raise
                 return Recorded(j.id, False)
+
+    @staticmethod
+    def _adjudicate_if_split(s: Session, item: Item) -> None:
+        """Reviewers who disagree make the item worth one more look: it needs a third (non-skip) judgment
+        and moves to the front of the queue. Same transaction as the judgment that split the vote."""
+        labels = list(s.scalars(select(Judgment.after).where(Judgment.item_id == item.id, Judgment.action != "skip")))
+        if len(labels) >= 2 and len(set(labels)) > 1 and item.required_reviews < 3:
+            item.required_reviews = 3
+            item.position = (s.scalar(select(func.min(Item.position))) or 0) - 1
 
     def judgments(self) -> list[Judgment]:
         with self.session() as s:
