@@ -1,5 +1,7 @@
 """Labeling functions, vote matrix, analysis, label model vs majority on planted votes, agreement statistics."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,21 @@ def test_krippendorff_alpha_reference_value():
     rep = agreement_report(ratings, gold={"u5": "3", "u6": "4"})
     assert rep["gold_accuracy"]["r0"]["accuracy"] == 1.0 and rep["gold_accuracy"]["r2"]["accuracy"] == 0.5
     assert {tuple(p["reviewers"]) for p in rep["pairs"]} == {("r0", "r1"), ("r0", "r2"), ("r1", "r2")}
+
+
+def test_audit_suspects_from_quarantine_flags_and_suspects_file(tmp_path):
+    from tunewright.labeling.run import audit_suspects
+
+    exs = [_chat("a", "[A - PERSON]"), _chat("b", "[B - PERSON]"), _chat("c", "No entities found")]
+    exs[2].meta["audit_reasons"] = ["near_duplicate"]
+    q = tmp_path / "quarantine.jsonl"
+    q.write_text(json.dumps({"id": exs[0].id, "action": "flagged", "reasons": ["label_issue"],
+                             "details": ["rank 1: given 'x'"]}) + "\n"
+                 + json.dumps({"source": "f.jsonl:9", "reason": "bad_json"}) + "\n", encoding="utf-8")
+    s = tmp_path / "suspects.jsonl"
+    s.write_text(json.dumps({"id": exs[1].id, "reasons": ["reviewer_flag"]}) + "\n", encoding="utf-8")
+    assert audit_suspects(exs, s, q) == {0: ["label_issue: rank 1: given 'x'"], 1: ["reviewer_flag"],
+                                         2: ["near_duplicate"]}
+    s.write_text(json.dumps({"reasons": ["x"]}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="suspects.jsonl:1: missing field 'id'"):
+        audit_suspects(exs, s, q)

@@ -169,16 +169,28 @@ def write_labeling(out_dir: Path, examples: list[Example], result: LabelingResul
     return paths
 
 
-def audit_suspects(examples: list[Example], suspects_file: Path | None) -> dict[int, list[str]]:
-    """Examples the audit flagged as label-noise suspects: ``meta.audit_reasons`` or a JSONL {id, reasons}."""
+def audit_suspects(examples: list[Example], suspects_file: Path | None,
+                   quarantine_file: Path | None = None) -> dict[int, list[str]]:
+    """Examples the audit has doubts about, with its reasons: ``meta.audit_reasons``, a JSONL {id, reasons}
+    (``review.suspects_file``), and the run's quarantine.jsonl rows for examples that were kept (flagged, not
+    dropped: the label-noise check's ``label_issue`` with its detail, for one)."""
     by_id: dict[str, list[str]] = {}
-    if suspects_file is not None:
-        for n, line in enumerate(suspects_file.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                rec = json.loads(line)
-                if "id" not in rec:
-                    raise ValueError(f"{suspects_file}:{n}: missing field 'id'")
-                by_id[rec["id"]] = list(rec.get("reasons", ["suspect"]))
+    for path, required in ((suspects_file, True), (quarantine_file, False)):
+        if path is None or not path.exists():
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            if "id" not in rec:
+                if required:
+                    raise ValueError(f"{path}:{n}: missing field 'id'")
+                continue  # an unreadable input line in the quarantine: it has no example to review
+            reasons = [str(r) for r in rec.get("reasons", ["suspect"])]
+            details = rec.get("details") or []
+            if len(details) == len(reasons):
+                reasons = [f"{r}: {d}" if d else r for r, d in zip(reasons, details)]
+            by_id.setdefault(rec["id"], []).extend(reasons)
     out = {}
     for i, ex in enumerate(examples):
         reasons = list(ex.meta.get("audit_reasons", [])) + by_id.get(ex.id, [])

@@ -33,7 +33,8 @@ def stage_label(cfg, run: Run) -> dict:
         examples = input_examples(cfg, run)
         fns = load_functions(cfg)
         suspects_file = Path(cfg.resolve(cfg.review.suspects_file)) if cfg.review.suspects_file else None
-        result = label_examples(cfg, examples, fns, audit_reasons=audit_suspects(examples, suspects_file))
+        suspects = audit_suspects(examples, suspects_file, run.data_dir / "quarantine.jsonl")
+        result = label_examples(cfg, examples, fns, audit_reasons=suspects)
         paths = write_labeling(labeling_dir(run), examples, result)
         run.update_manifest(labeling={"functions": [f.name for f in fns], "label_model": cfg.labeling.label_model,
                                       "scores": result.scores})
