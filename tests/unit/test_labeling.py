@@ -170,3 +170,33 @@ def test_audit_suspects_from_quarantine_flags_and_suspects_file(tmp_path):
     s.write_text(json.dumps({"reasons": ["x"]}) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="suspects.jsonl:1: missing field 'id'"):
         audit_suspects(exs, s, q)
+
+
+def test_class_labeling_end_to_end_and_validator():
+    from tunewright.review.service import label_validator
+
+    @labeling_function(name="refund")
+    def refund(t):
+        return "billing" if "refund" in t else ABSTAIN
+
+    @labeling_function(name="crash")
+    def crash(t):
+        return "bug" if "crash" in t else ABSTAIN
+
+    @labeling_function(name="always_bug")
+    def always_bug(t):
+        return "bug"
+
+    exs = [Example(text=t, label=g) for t, g in [("refund me", "billing"), ("app crash", "bug"),
+                                                 ("refund after crash", "billing"), ("hello", "other")]]
+    cfg = load_config(None, ["task.type=classification", "task.labels=[billing, bug, other]",
+                             "labeling.label_model=majority"])
+    r = label_examples(cfg, exs, [refund, crash, always_bug], progress=False)
+    assert r.kind == "class" and r.answers[1] == "bug" and r.answers[3] == "bug"
+    # alone, a function's abstentions count as wrong; in the analysis, accuracy is over the votes it cast
+    assert r.scores["function:refund"] == {"accuracy": 0.5, "examples": 4}
+    summary = {row["function"]: row for row in r.summary}
+    assert summary["refund"]["accuracy"] == 1.0 and summary["refund"]["coverage"] == 0.5
+    assert r.scores["function:always_bug"]["accuracy"] == 0.25
+    check = label_validator(cfg)
+    assert check("bug") is None and "not one of" in check("feature")
