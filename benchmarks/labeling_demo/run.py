@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -60,7 +61,10 @@ def review_session(cfg, lab_dir: Path, examples, gold_by_text: dict[str, str], o
     seconds = time.perf_counter() - t0
     export_reviewed(store, work / "labels.jsonl", work / "reviewed.jsonl")
     reviewed = read_examples(work / "reviewed.jsonl")
-    return {"reviewed": len(store.judgments()), "corrected": changed, "session_seconds": round(seconds, 2),
+    n_judged = len(store.judgments())
+    store.engine.dispose()
+    shutil.rmtree(work, ignore_errors=True)
+    return {"reviewed": n_judged, "corrected": changed, "session_seconds": round(seconds, 2),
             "exported": reviewed}
 
 
@@ -96,6 +100,7 @@ def main() -> None:
         out[f"after_review_{order}"] = {**f1_of(s.pop("exported")), **s}
     lm = out["label_model_alone"]["entity_f1"]
     gain = {o: out[f"after_review_{o}"]["entity_f1"] - lm for o in ("ranked", "random")}
+    shutil.rmtree(lab_dir, ignore_errors=True)
     out["f1_gain_ranked_over_random"] = round(gain["ranked"] / gain["random"], 2) if gain["random"] > 0 else None
     path = Path(__file__).parent / f"results-{out['date']}.json"
     path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
