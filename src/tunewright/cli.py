@@ -287,5 +287,12 @@ def runs(runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Runs folder.
         out.print(f"{r['run_id']}  {r['status']}  {r['headline'] or ''}")
 
 
+
+# labeling and review (issue 7): the commands live in cli_labeling.py, registered here
+from tunewright.cli_labeling import label as _label_cmd, review_app as _review_app  # noqa: E402
+
+app.command("label")(_label_cmd)
+app.add_typer(_review_app, name="review")
+
 def main():  # pragma: no cover
     sys.exit(app())

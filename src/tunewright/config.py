@@ -240,6 +240,37 @@ class GeneralSection(Section):
         return self
 
 
+class LabelingSection(Section):
+    functions_module: str | None = Field(
+        None, description="Labeling functions: a dotted module name or a .py file (relative to the config) whose "
+        "top-level @labeling_function objects vote.")
+    rules_file: str | None = Field(None, description="YAML keyword / regex rules (relative to the config).")
+    label_model: str = Field("one_coin_dawid_skene", description="Label model: 'one_coin_dawid_skene' or 'dawid_skene' (crowd-kit), 'majority', or "
+                             "'snorkel' (needs the snorkel package).")
+    classes: list[str] = Field(default_factory=list, description="Classification: the labels functions may vote "
+                               "(default task.labels). Extraction uses task.entity_types plus 'O' (not an entity).")
+    use_gold: bool = Field(True, description="Score functions and the label model against the data's own answers "
+                           "where it has them.")
+    seed: int = Field(0, description="Seed of the label model.")
+
+
+class ReviewSection(Section):
+    db_url: str | None = Field(None, description="SQLAlchemy URL of the review store; default a SQLite file "
+                               "RUN/labeling/review.db (WAL). A postgresql:// URL for a shared server.")
+    host: str = Field("127.0.0.1", description="Address the review app binds; loopback unless you mean otherwise.")
+    port: int = Field(8765, ge=1, le=65535, description="Port of the review app.")
+    budget: int = Field(300, ge=1, description="Review the this-many most valuable examples.")
+    double_review_share: float = Field(0.2, ge=0, le=1, description="Share of queued items that go to two reviewers "
+                                       "(for agreement).")
+    gold_share: float = Field(0.1, ge=0, le=1, description="Share of queued items with a known answer used as gold "
+                              "checks of each reviewer's accuracy.")
+    queue_weights: dict[str, float] = Field(default_factory=dict, description="Weights of the queue's terms "
+                                            "(uncertainty, disagreement, audit, reviewers, no_votes); default 1, "
+                                            "no_votes 0.5.")
+    suspects_file: str | None = Field(None, description="JSONL {id, reasons} of audit label-noise suspects.")
+    seed: int = Field(0, description="Seed of the double-review and gold draws.")
+
+
 class Config(Section):
     project: ProjectSection = Field(default_factory=ProjectSection, description="Project name and run store.")
     model: ModelSection = Field(default_factory=ModelSection, description="Base model to fine-tune.")
@@ -250,6 +281,8 @@ class Config(Section):
     training: TrainingSection = Field(default_factory=TrainingSection, description="Fine-tuning hyperparameters.")
     general: GeneralSection = Field(default_factory=GeneralSection, description="General suite for forgetting.")
     stats: StatsSection = Field(default_factory=StatsSection, description="Confidence intervals.")
+    labeling: LabelingSection = Field(default_factory=LabelingSection, description="Programmatic labeling.")
+    review: ReviewSection = Field(default_factory=ReviewSection, description="Human review app and queue.")
 
     # Where the config came from; relative paths resolve against its folder. Not part of the YAML.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder relative paths resolve against.")

@@ -11,6 +11,7 @@ from tunewright.evaluation.forgetting import (forgetting_verdict, general_compar
                                               task_detail_comparisons)
 from tunewright.evaluation.stats import relative
 from tunewright.evaluation.tasks import make_task
+from tunewright.labeling.report import labeling_html, labeling_section
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 
@@ -91,6 +92,7 @@ def build_report(run: Run) -> dict:
         else None,
         "loss_curve": [r for r in _read_jsonl(run.metrics_path) if r.get("stage") == "train"],
         "config": m["config"],
+        "labeling": labeling_section(run),
     }
 
 
@@ -247,6 +249,7 @@ def render_html(run: Run, report: dict) -> str:
                or [["(none)", ""]], ["general text", "NLL per token, rise"]),
         f"<h2>Unparseable answers (base {t['unparseable']['base']}, tuned {t['unparseable']['tuned']})</h2>",
         _table([[r["source"], r["output"]] for r in fails] or [["(none)", ""]], ["source", "output"]),
+        *labeling_html(report.get("labeling"), _table),
         "<h2>Stage timings (seconds)</h2>", _table(timings, ["stage", "seconds"]),
         "</body></html>",
     ]
