@@ -183,9 +183,14 @@ def eval_(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
           harness_include: Annotated[Optional[Path], typer.Option("--harness-include", help="Folder of extra harness "
                                                                   "task YAML (e.g. from --export-harness).")] = None,
           harness_limit: Annotated[Optional[int], typer.Option("--harness-limit", help="Items per harness task.")] = None,
+          compare_mitigation: Annotated[bool, typer.Option("--compare-mitigation", help="Train and evaluate the run "
+                                                           "again with replay and with EWC (general.mitigation_study) "
+                                                           "and compare task metric and forgetting.")] = False,
           config: ConfigOpt = None, set_: SetOpt = None):
     """Task metric on the test split, held-out loss and the general suite, with predictions saved per example."""
-    from tunewright.pipeline import stage_eval, stage_export_harness, stage_harness, stage_learning_curve
+    from tunewright.pipeline import (
+        stage_compare_mitigation, stage_eval, stage_export_harness, stage_harness, stage_learning_curve,
+    )
 
     if model not in ("base", "tuned", "both"):
         _fail("--model must be base, tuned or both")
@@ -213,6 +218,10 @@ def eval_(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
                       f"[{p['low']:.4f}, {p['high']:.4f}]")
         for w in lc["warnings"]:
             out.print(f"caution: {w}")
+    if compare_mitigation:
+        _print_mitigation(_guard(stage_compare_mitigation, cfg, r))
+    if learning_curve or compare_mitigation:
+        return
         return
     for which in (["base", "tuned"] if model == "both" else [model]):
         m = _guard(stage_eval, cfg, r, which)
@@ -267,15 +276,29 @@ def run_cmd(config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None,
 
 @app.command()
 def demo(quick: Annotated[bool, typer.Option("--quick", help="A subset and few steps (about 3 minutes), for tests.")] = False,
+         compare_mitigation: Annotated[bool, typer.Option("--compare-mitigation", help="Also train with replay and "
+                                                          "with EWC and compare forgetting (two more trainings).")] = False,
          runs_dir: RunsDirOpt = None, set_: SetOpt = None):
     """Fine-tune SmolLM2-135M-Instruct with LoRA on ner_finance (offline assets) and report the uplift."""
-    from tunewright.pipeline import demo_overrides, run_all
+    from tunewright.pipeline import demo_overrides, run_all, stage_compare_mitigation, stage_report
 
     cfg = _config(None, demo_overrides(quick) + _overrides(set_, runs_dir=runs_dir))
     r, rep = _guard(run_all, cfg)
+    if compare_mitigation:
+        _print_mitigation(_guard(stage_compare_mitigation, cfg, r))
+        rep = stage_report(cfg, r)
     _print_headline(rep, r.path)
     if rep["forgetting"]["verdict"] == "fail":
         out.print("(the demo shows the gate and exits 0; 'tunewright run' exits 1 on a failed gate)")
+
+
+def _print_mitigation(res: dict) -> None:
+    for name, a in res["arms"].items():
+        g = a["forgetting"]
+        mean = g["suite_mean_ability_change"]
+        out.print(f"{name}: {a['task']['metric']} {a['task']['tuned_ci']['value']:.4f} "
+                  f"[{a['task']['tuned_ci']['low']:.4f}, {a['task']['tuned_ci']['high']:.4f}]; general suite "
+                  f"{'n/a' if mean is None else f'{mean:+.1%}'}; forgetting gate {g['verdict']}")
 
 
 @app.command()

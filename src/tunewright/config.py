@@ -182,6 +182,12 @@ class TrainingSection(Section):
     )
 
 
+class MitigationStudy(Section):
+    replay_fraction: float = Field(0.25, gt=0, lt=1, description="Replay share of the 'replay' arm.")
+    ewc_lambda: float = Field(1.0, gt=0, description="EWC strength of the 'ewc' arm (Fisher normalised to mean 1).")
+    l2sp_lambda: float = Field(0.0, ge=0, description="L2-SP strength of an 'l2sp' arm; 0 leaves the arm out.")
+
+
 class ForgettingGate(Section):
     warn_mean_drop: float = Field(0.05, ge=0, description="Warn when the suite mean ability drops more than this (relative).")
     fail_mean_drop: float = Field(0.10, ge=0, description="Fail when the suite mean ability drops more than this (relative).")
@@ -226,6 +232,9 @@ class GeneralSection(Section):
     mmlu_questions: int = Field(100, ge=1, description="Questions from the start of mmlu_file.")
     batch_size: int = Field(8, ge=1, description="Sequences per forward pass in the general suite.")
     gate: ForgettingGate = Field(default_factory=ForgettingGate, description="Forgetting gate thresholds.")
+    mitigation_study: MitigationStudy = Field(
+        default_factory=MitigationStudy, description="Arms of 'tunewright eval --compare-mitigation': the run as "
+        "trained (no mitigation) against replay and EWC (and L2-SP), each trained and evaluated the same way.")
     tasks: list[GeneralTaskSpec] = Field(default_factory=list, description="Your own general tasks (JSONL), run "
                                          "on base and tuned like the built-in ones and counted by the gate.")
 

@@ -138,6 +138,16 @@ def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Sessio
     return export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
 
 
+def stage_compare_mitigation(cfg: Config, run: Run, session: Session | None = None) -> dict:
+    from tunewright.evaluation.mitigation_study import compare_mitigations
+
+    session = session or Session(cfg)
+    with run.stage("compare_mitigation"):
+        result = compare_mitigations(cfg, run, session)
+        run.record_artifact("compare_mitigation", run.path / "mitigation.json")
+    return result
+
+
 def stage_learning_curve(cfg: Config, run: Run, session: Session | None = None) -> dict:
     from tunewright.evaluation.learning_curve import learning_curve
 

@@ -88,6 +88,7 @@ def build_report(run: Run) -> dict:
         "data": data, "timings": m.get("timings", {}), "headline": headline,
         "regressions": worst_regressions(run, cfg),
         "harness": _harness(run),
+        "mitigation": read_json(run.path / "mitigation.json") if (run.path / "mitigation.json").exists() else None,
         "learning_curve": read_json(run.path / "learning_curve.json") if (run.path / "learning_curve.json").exists()
         else None,
         "loss_curve": [r for r in _read_jsonl(run.metrics_path) if r.get("stage") == "train"],
@@ -157,6 +158,29 @@ def _learning_curve_html(lc: dict | None) -> list[str]:
     warn = "".join(f"<p class='warn'>Caution: {html.escape(w)}.</p>" for w in lc.get("warnings", []))
     return ["<h2>Learning curve</h2>", _table(rows, ["training examples", "share", "steps", lc["metric"]]), warn,
             f'<img alt="learning curve" src="data:image/png;base64,{plots.learning_curve_plot(lc)}">']
+
+
+def _mitigation_html(mit: dict | None) -> list[str]:
+    if not mit:
+        return []
+    arms = mit["arms"]
+    names = sorted({n for a in arms.values() for n in a["general"]})
+    rows = []
+    for arm, a in arms.items():
+        t = a["task"]["tuned_ci"]
+        cells = [html.escape(arm), f"{t['value']:.4f} [{t['low']:.4f}, {t['high']:.4f}]"]
+        for n in names:
+            c = a["general"].get(n, {}).get("ability_change")
+            cells.append("n/a" if not c else f"{c['value']:+.1%} [{c['low']:+.1%}, {c['high']:+.1%}]")
+        mean = a["forgetting"]["suite_mean_ability_change"]
+        cells += ["n/a" if mean is None else f"{mean:+.1%}", a["forgetting"]["verdict"]]
+        rows.append(cells)
+    metric = next(iter(arms.values()))["task"]["metric"]
+    return ["<h2>Forgetting mitigation: no mitigation vs replay vs EWC</h2>",
+            "<p>Each arm trained on the same split with the same budget and evaluated on the same items; the "
+            "ability change is relative to the same base evaluation (95% paired intervals).</p>",
+            _table(rows, ["arm", f"task {metric}", *[f"{n} ability change" for n in names], "suite mean", "gate"]),
+            f'<img alt="mitigation" src="data:image/png;base64,{plots.mitigation_plot(mit)}">']
 
 
 def _gib(n) -> str:
@@ -233,6 +257,7 @@ def render_html(run: Run, report: dict) -> str:
         parts.append(img(plots.loss_plot(report["loss_curve"], report["heldout"]), "training loss"))
     parts += [
         *_learning_curve_html(report.get("learning_curve")),
+        *_mitigation_html(report.get("mitigation")),
         *([ "<h2>lm-evaluation-harness tasks</h2>",
             _table([[task, m, _fmt(v["base"]), _fmt(v["tuned"])] for task, ms in report["harness"].items()
                     for m, v in ms.items()], ["task", "metric", "base", "tuned"])] if report.get("harness") else []),
