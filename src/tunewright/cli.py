@@ -82,13 +82,20 @@ def _guard(fn, *args, **kwargs):
     from tunewright.evaluation.evaluate import LabelError
     from tunewright.pipeline import GateFailed
     from tunewright.records import NoUsableRecords
+    from tunewright.training.checkpoints import TrainingStopped
     from tunewright.training.formats import TemplateError
+    from tunewright.training.methods import MethodUnavailable
 
     try:
         return fn(*args, **kwargs)
     except GateFailed as e:
         _fail(str(e), 1)
-    except (NoUsableRecords, ConfigError, LabelError, AssetMissing, TemplateError, FileNotFoundError, ImportError,
+    except TrainingStopped as e:
+        _fail(str(e), e.exit_code)
+    except MethodUnavailable as e:
+        _fail(str(e), 2)
+    except (NoUsableRecords, ConfigError, LabelError, AssetMissing, TemplateError, FileNotFoundError, FileExistsError,
+            ImportError,
             ValueError) as e:
         _fail(str(e), 2)
 
@@ -160,14 +167,34 @@ def split(run: Annotated[Path, typer.Option("--run", help="Run directory with an
 
 @app.command()
 def train(run: Annotated[Path, typer.Option("--run", help="Run directory with a split dataset.")],
-          config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None, max_steps: StepsOpt = None):
-    """Fine-tune (LoRA through peft on a transformers Trainer) and save the adapter into RUN/model."""
+          config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None, max_steps: StepsOpt = None,
+          resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's latest complete "
+                                                                "checkpoint (weights, optimizer, scheduler, RNG, data "
+                                                                "position).")] = False):
+    """Fine-tune (training.method: lora, dora, qlora, full) and save the adapter or weights into RUN/model.
+
+    Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes a checkpoint and exits with code 130."""
     from tunewright.pipeline import stage_train
 
     cfg = _config(config, _overrides(set_, seed=seed, max_steps=max_steps), run)
-    res = _guard(stage_train, cfg, _run(cfg, run))
+    res = _guard(stage_train, cfg, _run(cfg, run), resume=resume)
     out.print(f"trained {res.steps} steps, {res.train_tokens} tokens at {res.tokens_per_second} tokens/s; "
-              f"trainable {res.trainable_params:,} / {res.total_params:,}; final loss {res.final_loss}")
+              f"trainable {res.trainable_params:,} / {res.total_params:,}; final loss {res.final_loss}; "
+              f"{'packed' if res.packing else res.packing_note}")
+
+
+@app.command()
+def export(run: Annotated[Path, typer.Option("--run", help="Run directory with a trained model.")],
+           dest: Annotated[Path, typer.Option("--out", help="New folder to write the export into.")],
+           merged: Annotated[bool, typer.Option("--merged/--adapter", help="Base with the adapter merged in (plain "
+                                                "transformers loads it), or the adapter alone (load with peft).")] = True,
+           config: ConfigOpt = None):
+    """Export the tuned model as safetensors: merged into the base, or the adapter alone."""
+    from tunewright.pipeline import stage_export
+
+    cfg = _config(config, [], run)
+    res = _guard(stage_export, cfg, _run(cfg, run), dest, merged)
+    out.print(f"exported {res['kind']} model to {res['path']}: {', '.join(res['files'])}")
 
 
 @app.command("eval")
@@ -182,9 +209,14 @@ def eval_(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
           harness_include: Annotated[Optional[Path], typer.Option("--harness-include", help="Folder of extra harness "
                                                                   "task YAML (e.g. from --export-harness).")] = None,
           harness_limit: Annotated[Optional[int], typer.Option("--harness-limit", help="Items per harness task.")] = None,
+          compare_mitigation: Annotated[bool, typer.Option("--compare-mitigation", help="Train and evaluate the run "
+                                                           "again with replay and with EWC (general.mitigation_study) "
+                                                           "and compare task metric and forgetting.")] = False,
           config: ConfigOpt = None, set_: SetOpt = None):
     """Task metric on the test split, held-out loss and the general suite, with predictions saved per example."""
-    from tunewright.pipeline import stage_eval, stage_export_harness, stage_harness, stage_learning_curve
+    from tunewright.pipeline import (
+        stage_compare_mitigation, stage_eval, stage_export_harness, stage_harness, stage_learning_curve,
+    )
 
     if model not in ("base", "tuned", "both"):
         _fail("--model must be base, tuned or both")
@@ -212,6 +244,10 @@ def eval_(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
                       f"[{p['low']:.4f}, {p['high']:.4f}]")
         for w in lc["warnings"]:
             out.print(f"caution: {w}")
+    if compare_mitigation:
+        _print_mitigation(_guard(stage_compare_mitigation, cfg, r))
+    if learning_curve or compare_mitigation:
+        return
         return
     for which in (["base", "tuned"] if model == "both" else [model]):
         m = _guard(stage_eval, cfg, r, which)
@@ -272,15 +308,29 @@ def run_cmd(config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None,
 
 @app.command()
 def demo(quick: Annotated[bool, typer.Option("--quick", help="A subset and few steps (about 3 minutes), for tests.")] = False,
+         compare_mitigation: Annotated[bool, typer.Option("--compare-mitigation", help="Also train with replay and "
+                                                          "with EWC and compare forgetting (two more trainings).")] = False,
          runs_dir: RunsDirOpt = None, set_: SetOpt = None):
     """Fine-tune SmolLM2-135M-Instruct with LoRA on ner_finance (offline assets) and report the uplift."""
-    from tunewright.pipeline import demo_overrides, run_all
+    from tunewright.pipeline import demo_overrides, run_all, stage_compare_mitigation, stage_report
 
     cfg = _config(None, demo_overrides(quick) + _overrides(set_, runs_dir=runs_dir))
     r, rep = _guard(run_all, cfg)
+    if compare_mitigation:
+        _print_mitigation(_guard(stage_compare_mitigation, cfg, r))
+        rep = stage_report(cfg, r)
     _print_headline(rep, r.path)
     if rep["forgetting"]["verdict"] == "fail":
         out.print("(the demo shows the gate and exits 0; 'tunewright run' exits 1 on a failed gate)")
+
+
+def _print_mitigation(res: dict) -> None:
+    for name, a in res["arms"].items():
+        g = a["forgetting"]
+        mean = g["suite_mean_ability_change"]
+        out.print(f"{name}: {a['task']['metric']} {a['task']['tuned_ci']['value']:.4f} "
+                  f"[{a['task']['tuned_ci']['low']:.4f}, {a['task']['tuned_ci']['high']:.4f}]; general suite "
+                  f"{'n/a' if mean is None else f'{mean:+.1%}'}; forgetting gate {g['verdict']}")
 
 
 @app.command()
@@ -291,6 +341,13 @@ def runs(runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Runs folder.
     for r in list_runs(runs_dir):
         out.print(f"{r['run_id']}  {r['status']}  {r['headline'] or ''}")
 
+
+
+# labeling and review (issue 7): the commands live in cli_labeling.py, registered here
+from tunewright.cli_labeling import label as _label_cmd, review_app as _review_app  # noqa: E402
+
+app.command("label")(_label_cmd)
+app.add_typer(_review_app, name="review")
 
 def main():  # pragma: no cover
     sys.exit(app())

@@ -240,9 +240,12 @@ class TaskSection(Section):
 
 
 class TrainingSection(Section):
-    method: Literal["lora"] = Field("lora", description="Fine-tuning method (LoRA through peft).")
+    method: Literal["lora", "dora", "qlora", "full"] = Field(
+        "lora", description="Fine-tuning method: 'lora' and 'dora' (weight-decomposed LoRA) through peft; 'qlora' = LoRA "
+        "on a 4-bit NF4 base (bitsandbytes, CUDA GPU only); 'full' trains every weight.",
+    )
     lora_r: int = Field(16, ge=1, description="LoRA rank.")
-    lora_alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
+    lora_alpha: int | None = Field(None, ge=1, description="LoRA alpha (scale = alpha / r); default 2 * lora_r.")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA input.")
     target_modules: str | list[str] = Field("all-linear", description="Modules that get adapters ('all-linear' or names).")
     learning_rate: float = Field(1e-3, gt=0, description="Peak learning rate (linear decay after warmup).")
@@ -252,13 +255,35 @@ class TrainingSection(Section):
     max_steps: int = Field(-1, description="Optimizer steps; -1 means derive from epochs.")
     batch_size: int = Field(8, ge=1, description="Examples per device micro-batch.")
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    max_seq_tokens: int = Field(512, ge=16, description="Training sequences are truncated to this many tokens (counted).")
+    max_seq_tokens: int = Field(512, ge=16, description="Longer training examples are handled by overlong (counted).")
+    overlong: Literal["truncate", "drop"] = Field(
+        "truncate", description="Examples over max_seq_tokens: cut to max_seq_tokens or dropped; both are counted "
+        "in the training result and the report.",
+    )
+    packing: Literal["auto", "on", "off"] = Field(
+        "auto", description="Pack each batch's examples into one row without pad (position ids restart per example; "
+        "attention never crosses an example). 'auto' packs when a self-check on the model shows packed logits equal "
+        "per-example logits, and pads otherwise.",
+    )
     max_train_examples: int | None = Field(None, ge=1, description="Train on at most this many examples.")
     replay_fraction: float = Field(
         0.0, ge=0, lt=1, description="Share of training examples that are general text (replay against "
         "forgetting), taken from general.text_files after general.reserved_eval_lines.",
     )
     replay_max_tokens: int = Field(128, ge=8, description="Replay paragraphs are cut to this many tokens.")
+    ewc_lambda: float = Field(
+        0.0, ge=0, description="EWC strength: adds lambda * sum F (theta - theta*)^2 over trainable parameters, F the "
+        "diagonal Fisher information estimated on general text (past general.reserved_eval_lines); 0 disables.",
+    )
+    ewc_samples: int = Field(32, ge=1, description="General paragraphs used to estimate the EWC Fisher information.")
+    l2sp_lambda: float = Field(
+        0.0, ge=0, description="L2-SP strength: adds lambda * sum (theta - theta0)^2, a pull toward the starting "
+        "weights of the trainable parameters; 0 disables.",
+    )
+    save_steps: int = Field(50, ge=1, description="Write a resumable checkpoint (weights or adapter, optimizer, "
+                            "scheduler, RNG states, data position) every this many optimizer steps.")
+    keep_checkpoints: bool = Field(False, description="Keep checkpoints after training finishes (they are always kept "
+                                   "when training stops early, so that --resume can continue).")
     sampling: Literal["random", "group_by_length"] = Field(
         "group_by_length",
         description="Batch order. 'group_by_length' pads far less (1.61x effective tokens/s on ner_finance, CPU; "
@@ -269,6 +294,14 @@ class TrainingSection(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="'auto': fp32 on CPU (bf16 autocast is ~40x slower there), bf16 on a GPU that has it."
     )
+
+
+class MitigationStudy(Section):
+    replay_fraction: float = Field(0.25, gt=0, lt=1, description="Replay share of the 'replay' arm.")
+    ewc_lambda: float = Field(
+        0.02, gt=0, description="EWC strength of the 'ewc' arm (Fisher normalised to mean 1; see docs/experiments.md "
+        "for how 0.02 was picked).")
+    l2sp_lambda: float = Field(0.0, ge=0, description="L2-SP strength of an 'l2sp' arm; 0 leaves the arm out.")
 
 
 class ForgettingGate(Section):
@@ -315,6 +348,9 @@ class GeneralSection(Section):
     mmlu_questions: int = Field(100, ge=1, description="Questions from the start of mmlu_file.")
     batch_size: int = Field(8, ge=1, description="Sequences per forward pass in the general suite.")
     gate: ForgettingGate = Field(default_factory=ForgettingGate, description="Forgetting gate thresholds.")
+    mitigation_study: MitigationStudy = Field(
+        default_factory=MitigationStudy, description="Arms of 'tunewright eval --compare-mitigation': the run as "
+        "trained (no mitigation) against replay and EWC (and L2-SP), each trained and evaluated the same way.")
     tasks: list[GeneralTaskSpec] = Field(default_factory=list, description="Your own general tasks (JSONL), run "
                                          "on base and tuned like the built-in ones and counted by the gate.")
 
@@ -329,6 +365,37 @@ class GeneralSection(Section):
         return self
 
 
+class LabelingSection(Section):
+    functions_module: str | None = Field(
+        None, description="Labeling functions: a dotted module name or a .py file (relative to the config) whose "
+        "top-level @labeling_function objects vote.")
+    rules_file: str | None = Field(None, description="YAML keyword / regex rules (relative to the config).")
+    label_model: str = Field("one_coin_dawid_skene", description="Label model: 'one_coin_dawid_skene' or 'dawid_skene' (crowd-kit), 'majority', or "
+                             "'snorkel' (needs the snorkel package).")
+    classes: list[str] = Field(default_factory=list, description="Classification: the labels functions may vote "
+                               "(default task.labels). Extraction uses task.entity_types plus 'O' (not an entity).")
+    use_gold: bool = Field(True, description="Score functions and the label model against the data's own answers "
+                           "where it has them.")
+    seed: int = Field(0, description="Seed of the label model.")
+
+
+class ReviewSection(Section):
+    db_url: str | None = Field(None, description="SQLAlchemy URL of the review store; default a SQLite file "
+                               "RUN/labeling/review.db (WAL). A postgresql:// URL for a shared server.")
+    host: str = Field("127.0.0.1", description="Address the review app binds; loopback unless you mean otherwise.")
+    port: int = Field(8765, ge=1, le=65535, description="Port of the review app.")
+    budget: int = Field(300, ge=1, description="Review the this-many most valuable examples.")
+    double_review_share: float = Field(0.2, ge=0, le=1, description="Share of queued items that go to two reviewers "
+                                       "(for agreement).")
+    gold_share: float = Field(0.1, ge=0, le=1, description="Share of queued items with a known answer used as gold "
+                              "checks of each reviewer's accuracy.")
+    queue_weights: dict[str, float] = Field(default_factory=dict, description="Weights of the queue's terms "
+                                            "(uncertainty, disagreement, audit, reviewers, no_votes); default 1, "
+                                            "no_votes 0.5.")
+    suspects_file: str | None = Field(None, description="JSONL {id, reasons} of audit label-noise suspects.")
+    seed: int = Field(0, description="Seed of the double-review and gold draws.")
+
+
 class Config(Section):
     project: ProjectSection = Field(default_factory=ProjectSection, description="Project name and run store.")
     model: ModelSection = Field(default_factory=ModelSection, description="Base model to fine-tune.")
@@ -339,6 +406,8 @@ class Config(Section):
     training: TrainingSection = Field(default_factory=TrainingSection, description="Fine-tuning hyperparameters.")
     general: GeneralSection = Field(default_factory=GeneralSection, description="General suite for forgetting.")
     stats: StatsSection = Field(default_factory=StatsSection, description="Confidence intervals.")
+    labeling: LabelingSection = Field(default_factory=LabelingSection, description="Programmatic labeling.")
+    review: ReviewSection = Field(default_factory=ReviewSection, description="Human review app and queue.")
 
     # Where the config came from; relative paths resolve against its folder. Not part of the YAML.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder relative paths resolve against.")

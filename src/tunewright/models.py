@@ -97,25 +97,33 @@ def load_tokenizer(resolved: ResolvedModel, cfg: ModelSection):
     return tok
 
 
-def load_model(resolved: ResolvedModel, cfg: ModelSection, dtype: torch.dtype = torch.float32, device=None):
+def load_model(resolved: ResolvedModel, cfg: ModelSection, dtype: torch.dtype = torch.float32, device=None,
+               quantization_config=None):
+    """The base model from safetensors. With ``quantization_config`` (QLoRA) bitsandbytes places it on the GPU."""
     from transformers import AutoModelForCausalLM
 
+    extra = {"quantization_config": quantization_config} if quantization_config is not None else {}
     model = AutoModelForCausalLM.from_pretrained(
         resolved.path,
-        dtype=dtype,
+        dtype=torch.bfloat16 if quantization_config is not None else dtype,
         trust_remote_code=cfg.trust_remote_code,
         revision=cfg.revision,
         use_safetensors=True,
+        **extra,
     )
-    model.to(device or pick_device())
+    if quantization_config is None:
+        model.to(device or pick_device())
     model.eval()
     return model
 
 
 def load_adapter_model(resolved: ResolvedModel, cfg: ModelSection, adapter_dir: Path, device=None):
-    """Base model plus a saved LoRA adapter, merged for fast inference."""
+    """The tuned model: base plus a saved adapter, merged for fast inference, or full fine-tuned weights."""
     from peft import PeftModel
 
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():  # training.method=full saved the whole model
+        return load_model(ResolvedModel(str(adapter_dir), str(adapter_dir)), cfg, device=device)
     base = load_model(resolved, cfg, device=device)
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     model = model.merge_and_unload()

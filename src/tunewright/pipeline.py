@@ -126,8 +126,8 @@ def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None
     from tunewright.evaluation.evaluate import evaluate_model
 
     session = session or Session(cfg)
-    if which == "tuned" and not (run.model_dir / "adapter_config.json").exists():
-        raise FileNotFoundError(f"{run.model_dir}: no trained adapter; run 'tunewright train' for this run first")
+    if which == "tuned" and not run.model_dir.is_dir():
+        raise FileNotFoundError(f"{run.model_dir}: no trained model; run 'tunewright train' for this run first")
     with run.stage(f"eval_{which}"):
         ref, tok = session.model_ref(), session.tok()
         model = load_model(ref, cfg.model) if which == "base" else load_adapter_model(ref, cfg.model, run.model_dir)
@@ -136,17 +136,37 @@ def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None
     return metrics
 
 
-def stage_train(cfg: Config, run: Run, session: Session | None = None):
+def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: bool = False):
+    from tunewright.training.methods import check_method_available, quantization_config
     from tunewright.training.trainer import train_model
 
+    check_method_available(cfg.training.method)  # before minutes of loading
     session = session or Session(cfg)
     with run.stage("train"):
-        model = load_model(session.model_ref(), cfg.model)
-        result = train_model(cfg, run, _load_split(run, "train"), model, session.tok())
+        model = load_model(session.model_ref(), cfg.model,
+                           quantization_config=quantization_config(cfg.training.method))
+        result = train_model(cfg, run, _load_split(run, "train"), model, session.tok(), resume=resume)
         write_json(run.path / "train_result.json", result.to_json())
         run.update_manifest(training={k: v for k, v in result.to_json().items() if k != "loss_curve"})
         run.record_artifact("train", run.model_dir, run.path / "train_result.json")
         del model
+    return result
+
+
+def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None) -> dict:
+    from tunewright.training.export import export_model
+
+    session = session or Session(cfg)
+    return export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
+
+
+def stage_compare_mitigation(cfg: Config, run: Run, session: Session | None = None) -> dict:
+    from tunewright.evaluation.mitigation_study import compare_mitigations
+
+    session = session or Session(cfg)
+    with run.stage("compare_mitigation"):
+        result = compare_mitigations(cfg, run, session)
+        run.record_artifact("compare_mitigation", run.path / "mitigation.json")
     return result
 
 

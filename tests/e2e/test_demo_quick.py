@@ -96,3 +96,31 @@ def test_html_is_self_contained_and_escaped(demo_run):
     assert "<script" not in html  # model outputs and data are escaped text, never markup
     assert (run / "model" / "adapter_model.safetensors").exists()
     assert not list((run / "model").glob("*.bin"))
+
+
+def test_compare_mitigation_trains_replay_and_ewc_arms_against_the_same_base(demo_run):
+    run, _ = demo_run
+    proc = subprocess.run([sys.executable, "-m", "tunewright", "eval", "--run", str(run), "--compare-mitigation",
+                           "--set", "general.mitigation_study.ewc_lambda=5"],
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for arm in ("none", "replay", "ewc"):
+        assert re.search(rf"{arm}: entity_f1 \d\.\d{{4}} \[", proc.stdout), proc.stdout
+    mit = json.loads((run / "mitigation.json").read_text())
+    arms = mit["arms"]
+    assert set(arms) == {"none", "replay", "ewc"}
+    assert arms["replay"]["training"]["replay_examples"] > 0 and arms["replay"]["training"]["penalties"] == []
+    assert arms["ewc"]["training"]["penalties"] == ["ewc"] and arms["ewc"]["training"]["replay_examples"] == 0
+    n = {a["task"]["n"] for a in arms.values()}
+    assert len(n) == 1  # every arm scored on the same test items
+    for a in arms.values():
+        assert set(a["general"]) == {"general_perplexity", "mmlu"}
+        assert a["forgetting"]["verdict"] in ("pass", "warn", "fail")
+    # the arms' base is the parent's base, item for item
+    base = (run / "eval" / "base" / "predictions.jsonl").read_text()
+    assert (run / "mitigation" / "ewc" / "eval" / "base" / "predictions.jsonl").read_text() == base
+    rep = subprocess.run([sys.executable, "-m", "tunewright", "report", "--run", str(run)],
+                         capture_output=True, text=True, timeout=300)
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    page = (run / "report.html").read_text()
+    assert "Forgetting mitigation: no mitigation vs replay vs EWC" in page and 'alt="mitigation"' in page

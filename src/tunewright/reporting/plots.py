@@ -115,3 +115,19 @@ def learning_curve_plot(lc: dict) -> str:
     ax.set_title(f"Learning curve ({lc['level']:.0%} interval on predictions)")
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def mitigation_plot(mit: dict) -> str:
+    """Task metric against the general suite's mean ability change, one point per mitigation arm."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for name, a in mit["arms"].items():
+        t = a["task"]["tuned_ci"]
+        x = a["forgetting"]["suite_mean_ability_change"] or 0.0
+        ax.errorbar([x * 100], [t["value"]], yerr=[[t["value"] - t["low"]], [t["high"] - t["value"]]], fmt="o",
+                    capsize=4)
+        ax.annotate(name, (x * 100, t["value"]), fontsize=9, xytext=(5, 4), textcoords="offset points")
+    ax.axvline(0, color="#999", lw=0.8)
+    ax.set_xlabel("general suite: mean ability change vs base (%)")
+    ax.set_ylabel(next(iter(mit["arms"].values()))["task"]["metric"])
+    ax.set_title("Forgetting mitigation: task vs general ability")
+    return _png(fig)

@@ -11,6 +11,7 @@ from tunewright.evaluation.forgetting import (forgetting_verdict, general_compar
                                               task_detail_comparisons)
 from tunewright.evaluation.stats import relative
 from tunewright.evaluation.tasks import make_task
+from tunewright.labeling.report import labeling_html, labeling_section
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 from tunewright.reporting.audit_section import build_audit_section, render_audit_html
@@ -67,6 +68,9 @@ def build_report(run: Run) -> dict:
                                    "tokens_per_second", "steps", "seconds", "final_loss", "train_examples", "replay_examples",
                                    "truncated_examples", "dropped_examples", "peak_memory_bytes")}
     training["trainable_share"] = tr["trainable_params"] / tr["total_params"]
+    for k, default in (("packing", False), ("packing_note", ""), ("selective_logits", False), ("penalties", []),
+                       ("peak_rss_bytes", None), ("padded_tokens", None), ("resumed_from", None), ("world_size", 1)):
+        training[k] = tr.get(k, default)  # train results written before these fields existed lack them
     audit = m.get("audit", {})
     data = {"input_records": audit.get("input_records"), "used": audit.get("used"),
             "quarantined": audit.get("quarantined"), "reasons": audit.get("reasons", {}),
@@ -85,11 +89,13 @@ def build_report(run: Run) -> dict:
         "data": data, "timings": m.get("timings", {}), "headline": headline,
         "regressions": worst_regressions(run, cfg),
         "harness": _harness(run),
+        "mitigation": read_json(run.path / "mitigation.json") if (run.path / "mitigation.json").exists() else None,
         "learning_curve": read_json(run.path / "learning_curve.json") if (run.path / "learning_curve.json").exists()
         else None,
         "loss_curve": [r for r in _read_jsonl(run.metrics_path) if r.get("stage") == "train"],
         "config": m["config"],
         "audit": build_audit_section(run.data_dir),
+        "labeling": labeling_section(run),
     }
 
 
@@ -156,6 +162,33 @@ def _learning_curve_html(lc: dict | None) -> list[str]:
             f'<img alt="learning curve" src="data:image/png;base64,{plots.learning_curve_plot(lc)}">']
 
 
+def _mitigation_html(mit: dict | None) -> list[str]:
+    if not mit:
+        return []
+    arms = mit["arms"]
+    names = sorted({n for a in arms.values() for n in a["general"]})
+    rows = []
+    for arm, a in arms.items():
+        t = a["task"]["tuned_ci"]
+        cells = [html.escape(arm), f"{t['value']:.4f} [{t['low']:.4f}, {t['high']:.4f}]"]
+        for n in names:
+            c = a["general"].get(n, {}).get("ability_change")
+            cells.append("n/a" if not c else f"{c['value']:+.1%} [{c['low']:+.1%}, {c['high']:+.1%}]")
+        mean = a["forgetting"]["suite_mean_ability_change"]
+        cells += ["n/a" if mean is None else f"{mean:+.1%}", a["forgetting"]["verdict"]]
+        rows.append(cells)
+    metric = next(iter(arms.values()))["task"]["metric"]
+    return ["<h2>Forgetting mitigation: no mitigation vs replay vs EWC</h2>",
+            "<p>Each arm trained on the same split with the same budget and evaluated on the same items; the "
+            "ability change is relative to the same base evaluation (95% paired intervals).</p>",
+            _table(rows, ["arm", f"task {metric}", *[f"{n} ability change" for n in names], "suite mean", "gate"]),
+            f'<img alt="mitigation" src="data:image/png;base64,{plots.mitigation_plot(mit)}">']
+
+
+def _gib(n) -> str:
+    return "n/a" if not n else f"{n / 2**30:.2f} GiB"
+
+
 def render_html(run: Run, report: dict) -> str:
     e = html.escape
     t, g, tr, d = report["task"], report["general"], report["training"], report["data"]
@@ -208,10 +241,17 @@ def render_html(run: Run, report: dict) -> str:
         "<h2>Training</h2>",
         _table([[tr["method"], f"{tr['trainable_params']:,}", f"{tr['total_params']:,}",
                  f"{tr['trainable_share']:.3%}", tr["steps"], f"{tr['train_tokens']:,}",
-                 _fmt(tr["tokens_per_second"], 1), tr["truncated_examples"], tr["train_examples"],
-                 tr["replay_examples"]]],
+                 _fmt(tr["tokens_per_second"], 1), tr["truncated_examples"], tr["dropped_examples"],
+                 tr["train_examples"], tr["replay_examples"]]],
                ["method", "trainable params", "total params", "trainable share", "steps", "tokens", "tokens/s",
-                "truncated", "domain examples", "replay examples"]),
+                "truncated", "dropped (over length)", "domain examples", "replay examples"]),
+        _table([["packed, no pad" if tr.get("packing") else html.escape(tr.get("packing_note") or "padded"),
+                 "answer positions only" if tr.get("selective_logits") else "every position",
+                 ", ".join(tr.get("penalties") or []) or "none",
+                 _gib(tr.get("peak_memory_bytes")) + " (GPU allocated)" if tr.get("peak_memory_bytes")
+                 else _gib(tr.get("peak_rss_bytes")) + " (process RSS)",
+                 html.escape(tr.get("resumed_from") or "no")]],
+               ["batches", "vocabulary logits", "forgetting penalties", "peak memory", "resumed from"]),
     ]
     if report["heldout"]:
         h = report["heldout"]
@@ -220,6 +260,7 @@ def render_html(run: Run, report: dict) -> str:
         parts.append(img(plots.loss_plot(report["loss_curve"], report["heldout"]), "training loss"))
     parts += [
         *_learning_curve_html(report.get("learning_curve")),
+        *_mitigation_html(report.get("mitigation")),
         *([ "<h2>lm-evaluation-harness tasks</h2>",
             _table([[task, m, _fmt(v["base"]), _fmt(v["tuned"])] for task, ms in report["harness"].items()
                     for m, v in ms.items()], ["task", "metric", "base", "tuned"])] if report.get("harness") else []),
@@ -236,6 +277,7 @@ def render_html(run: Run, report: dict) -> str:
                or [["(none)", ""]], ["general text", "NLL per token, rise"]),
         f"<h2>Unparseable answers (base {t['unparseable']['base']}, tuned {t['unparseable']['tuned']})</h2>",
         _table([[r["source"], r["output"]] for r in fails] or [["(none)", ""]], ["source", "output"]),
+        *labeling_html(report.get("labeling"), _table),
         "<h2>Stage timings (seconds)</h2>", _table(timings, ["stage", "seconds"]),
         "</body></html>",
     ]

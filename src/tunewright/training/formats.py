@@ -55,16 +55,22 @@ def prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
 class EncodedSet:
     rows: list[dict[str, list[int]]]
     truncated: int  # examples cut at max_seq_tokens
-    dropped: int  # examples with no trainable token left after truncation
+    dropped: int  # examples over max_seq_tokens with overlong=drop, or with no answer token left after a cut
     tokens: int  # real tokens (no pad)
     trained_tokens: int  # tokens with a label
 
 
-def encode_examples(tokenizer, chats: list[list[dict[str, str]]], max_seq_tokens: int) -> EncodedSet:
+def encode_examples(tokenizer, chats: list[list[dict[str, str]]], max_seq_tokens: int,
+                    overlong: str = "truncate") -> EncodedSet:
+    """Encode every chat; an example over ``max_seq_tokens`` is cut (``truncate``) or dropped (``drop``), and
+    counted either way. A cut example that has no answer token left is dropped too (and counted)."""
     rows, truncated, dropped, tokens, trained = [], 0, 0, 0, 0
     for msgs in chats:
         ids, labels = encode_chat(tokenizer, msgs)
         if len(ids) > max_seq_tokens:
+            if overlong == "drop":
+                dropped += 1
+                continue
             truncated += 1
             ids, labels = ids[:max_seq_tokens], labels[:max_seq_tokens]
         n_trained = sum(1 for x in labels if x != IGNORE_INDEX)

@@ -1,25 +1,39 @@
-"""The training stage: LoRA through peft on a transformers ``Trainer``.
+"""The training stage: LoRA / DoRA / QLoRA / full fine-tuning on a transformers ``Trainer``.
 
-tunewright writes no training loop of its own: the Trainer (and so ``accelerate launch``) runs it. We add
-the data-to-token step with completion-only labels, length-grouped batches, seeding, a callback that logs the
-loss curve into the run's ``metrics.jsonl``, and an atomic adapter save (safetensors).
+tunewright writes no training loop of its own: the Trainer (and so ``accelerate launch``: DDP, FSDP,
+DeepSpeed) runs it. We add the data-to-token step with completion-only labels, packed padding-free batches
+with logits only on answer positions (training/packing.py), forgetting penalties (EWC, L2-SP), resumable
+checkpoints with clean stops on signals and on a non-finite loss (training/checkpoints.py), a callback that
+logs the loss curve into the run's ``metrics.jsonl``, and an atomic save of the adapter or the weights
+(safetensors only).
 """
 
 from __future__ import annotations
 
 import inspect
+import resource
 import shutil
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from tunewright.config import Config
 from tunewright.project import Run
 from tunewright.records import Example
 from tunewright.training.formats import EncodedSet, PadCollator, encode_examples
-from tunewright.training.methods import apply_method, count_parameters
+from tunewright.training.checkpoints import (
+    NonFiniteLoss, TrainingStopped, checkpoint_callback, finite_gradients_callback, latest_checkpoint, read_counters, signal_callback,
+)
+from tunewright.training.methods import apply_method, check_method_available, count_parameters
+from tunewright.training.mitigation import penalties as make_penalties
 from tunewright.training.mitigation import replay_rows
+from tunewright.training.packing import (
+    VARLEN_ATTENTION, PackedCollator, SelectivePadCollator, packing_is_exact, register_varlen_attention,
+    supports_selective_logits,
+)
 
 
 @dataclass
@@ -38,28 +52,40 @@ class TrainResult:
     seconds: float
     tokens_per_second: float
     final_loss: float | None
-    peak_memory_bytes: int | None
+    peak_memory_bytes: int | None  # GPU: torch.cuda.max_memory_allocated; CPU: None (see peak_rss_bytes)
     loss_curve: list[dict]
+    packing: bool = False
+    packing_note: str = ""
+    selective_logits: bool = False
+    penalties: list[str] = field(default_factory=list)
+    resumed_from: str | None = None
+    peak_rss_bytes: int | None = None  # process peak resident memory (CPU runs; whole process lifetime)
+    world_size: int = 1
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-class CountingCollator(PadCollator):
-    """Pads like PadCollator and counts the real tokens it hands to the model (throughput without pad)."""
+class TokenCounter:
+    """Tokens the optimizer actually trained on, counted at the loss (the dataloader reads one batch ahead, so
+    counting in the collator would overcount at a checkpoint). Saved in each checkpoint so resume continues it."""
 
-    def __init__(self, pad_token_id: int):
-        super().__init__(pad_token_id)
-        self.tokens = 0
-        self.trained_tokens = 0
+    FIELDS = ("tokens", "padded_tokens", "trained_tokens")
+
+    def __init__(self):
+        self.tokens = 0  # real (non-pad) tokens
         self.padded_tokens = 0  # tokens the model computed on, pad included
+        self.trained_tokens = 0  # tokens that carried a label
 
-    def __call__(self, batch):
-        out = super().__call__(batch)
-        self.padded_tokens += out["input_ids"].numel()
-        self.tokens += int(out["attention_mask"].sum())
-        self.trained_tokens += int((out["labels"] != -100).sum())
-        return out
+    def count(self, inputs: dict) -> None:
+        ids = inputs["input_ids"]
+        mask = inputs.get("attention_mask")
+        self.padded_tokens += ids.numel()
+        self.tokens += int(mask.sum()) if mask is not None else ids.numel()
+        if "shift_labels" in inputs:
+            self.trained_tokens += inputs["shift_labels"].numel()
+        else:
+            self.trained_tokens += int((inputs["labels"][:, 1:] != -100).sum())
 
 
 def _precision_flags(precision: str) -> dict:
@@ -76,7 +102,7 @@ def _loss_logger(run: Run, curve: list[dict]):
 
     class LossLogger(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kw):
-            if logs and "loss" in logs:
+            if logs and "loss" in logs and state.is_world_process_zero:
                 row = {"stage": "train", "step": state.global_step, "epoch": round(state.epoch or 0, 4),
                        "loss": float(logs["loss"]), "learning_rate": float(logs.get("learning_rate", 0.0))}
                 curve.append(row)
@@ -85,20 +111,104 @@ def _loss_logger(run: Run, curve: list[dict]):
     return LossLogger()
 
 
+
 def chats(examples: list[Example], cfg: Config) -> list[list[dict[str, str]]]:
     return [ex.to_chat(cfg.data.system_prompt) for ex in examples]
 
 
-def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer) -> TrainResult:
-    """Fine-tune ``model`` on ``train`` and save the adapter into ``run.model_dir``."""
+def _trainer_class():
+    from transformers import Trainer
+
+    class TunewrightTrainer(Trainer):
+        """A Trainer whose loss is computed from logits on target positions only, plus forgetting penalties.
+
+        Batches carry ``shift_labels`` (the K targets) and ``logits_to_keep`` (where they are), so the model
+        returns (K, vocab) logits. The loss is the token sum over ``num_items_in_batch`` (the targets of the
+        whole optimizer step, over all processes), the same normalisation the Trainer uses for causal LMs, so
+        gradient accumulation and DDP give the token-mean loss of the global batch.
+        """
+
+        def __init__(self, *args, penalties=(), counter: TokenCounter | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.penalties = list(penalties)
+            self.counter = counter or TokenCounter()
+            self.model_accepts_loss_kwargs = True  # compute_loss normalises by num_items_in_batch itself
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            self.counter.count(inputs)
+            if "shift_labels" not in inputs:  # plain padded batch: the model computes its own loss
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            targets = inputs.pop("shift_labels")
+            out = model(**inputs)
+            logits = out.logits.reshape(-1, out.logits.shape[-1]).float()  # (K, vocab)
+            total = F.cross_entropy(logits, targets.to(logits.device), reduction="sum")
+            loss = total / (num_items_in_batch if num_items_in_batch is not None else max(1, targets.numel()))
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes  # DDP averages gradients; the divisor is global
+            if self.penalties:  # once per optimizer step, so divided over the accumulated micro-batches
+                loss = loss + sum(p() for p in self.penalties) / self.args.gradient_accumulation_steps
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"training loss became {float(loss)} at step {self.state.global_step + 1}")
+            return (loss, out) if return_outputs else loss
+
+    return TunewrightTrainer
+
+
+def _pick_collator(cfg: Config, model, tokenizer):
+    """(collator, packed?, selective?, note). Packing only where the self-check shows it exact for this model."""
+    tc = cfg.training
+    selective = supports_selective_logits(model)
+    if tc.packing != "off" and selective:
+        register_varlen_attention()
+        original = model.config._attn_implementation
+        model.set_attn_implementation(VARLEN_ATTENTION)
+        ok, note = packing_is_exact(model, model.config.vocab_size)
+        if ok:
+            return PackedCollator(), True, True, note, original
+        model.set_attn_implementation(original)
+        if tc.packing == "on":
+            raise ValueError(f"training.packing=on, but packing is not exact for this model: {note}")
+        return SelectivePadCollator(tokenizer.pad_token_id), False, True, f"padding: {note}", original
+    if tc.packing == "on":
+        raise ValueError("training.packing=on, but this model's forward has no logits_to_keep")
+    if selective:
+        return SelectivePadCollator(tokenizer.pad_token_id), False, True, "padding: training.packing=off", None
+    return PadCollator(tokenizer.pad_token_id), False, False, "padding: no logits_to_keep", None
+
+
+def _peak_rss() -> int | None:
+    if sys.platform.startswith("linux"):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return None
+
+
+def _all_reduce(values: list[int]) -> list[int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        t = torch.tensor(values, dtype=torch.long)
+        torch.distributed.all_reduce(t)
+        return t.tolist()
+    return values
+
+
+def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, resume: bool = False) -> TrainResult:
+    """Fine-tune ``model`` on ``train`` and save the adapter (or the full weights) into ``run.model_dir``.
+
+    ``resume`` continues from the run's latest complete checkpoint. Raises :class:`TrainingStopped` when a
+    signal or a non-finite loss ends training early; the checkpoint it names is where --resume continues.
+    """
     from datasets import Dataset
-    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers import TrainingArguments, set_seed
 
     tc = cfg.training
+    check_method_available(tc.method)
+    ckpt_dir = run.path / "checkpoints"
+    resume_from = latest_checkpoint(ckpt_dir) if resume else None
+    if resume and resume_from is None:
+        raise TrainingStopped(f"--resume: no complete checkpoint in {ckpt_dir}", None)
     set_seed(tc.seed)
     if tc.max_train_examples is not None:
         train = train[: tc.max_train_examples]
-    enc: EncodedSet = encode_examples(tokenizer, chats(train, cfg), tc.max_seq_tokens)
+    enc: EncodedSet = encode_examples(tokenizer, chats(train, cfg), tc.max_seq_tokens, tc.overlong)
     if not enc.rows:
         raise ValueError("training split is empty after encoding; nothing to train on")
     replay = replay_rows(cfg, tokenizer, len(enc.rows))
@@ -106,10 +216,15 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer) -
 
     model.train()
     model.config.use_cache = False
+    collator, packed, selective, note, original_attn = _pick_collator(cfg, model, tokenizer)
     peft_model = apply_method(model, tc)
     trainable, total = count_parameters(peft_model)
+    penalties = make_penalties(peft_model, cfg, tokenizer)
+    restored = read_counters(resume_from)
+    counter = TokenCounter()
+    for k, v in restored.items():
+        setattr(counter, k, v)
 
-    ckpt_dir = run.path / "checkpoints"
     kwargs = dict(
         output_dir=str(ckpt_dir),
         per_device_train_batch_size=tc.batch_size,
@@ -121,7 +236,8 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer) -
         num_train_epochs=tc.epochs,
         max_steps=tc.max_steps,
         logging_steps=tc.logging_steps,
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=tc.save_steps,
         report_to="none",
         seed=tc.seed,
         data_seed=tc.seed,
@@ -137,31 +253,56 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer) -
     else:  # transformers 4.x
         kwargs["group_by_length"] = tc.sampling == "group_by_length"
     args = TrainingArguments(**kwargs)
-    collator = CountingCollator(tokenizer.pad_token_id)
     curve: list[dict] = []
-    trainer = Trainer(model=peft_model, args=args, train_dataset=ds, data_collator=collator,
-                      callbacks=[_loss_logger(run, curve)])
+    reason = {"reason": "periodic"}
+    stopper = signal_callback(reason)
+    trainer = _trainer_class()(
+        model=peft_model, args=args, train_dataset=ds, data_collator=collator, penalties=penalties, counter=counter,
+        callbacks=[_loss_logger(run, curve), checkpoint_callback(counter, reason), finite_gradients_callback(),
+                   stopper],
+    )
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    out = trainer.train()
+    try:
+        with stopper:
+            out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except NonFiniteLoss as e:
+        last = latest_checkpoint(ckpt_dir)
+        raise TrainingStopped(
+            f"{e}. Training stopped; the last good checkpoint is {last or 'none (no checkpoint was written yet)'}. "
+            "Lower training.learning_rate (or check the data) before resuming.", last) from None
+    finally:
+        if original_attn is not None:
+            model.set_attn_implementation(original_attn)
     seconds = time.perf_counter() - t0
+    if stopper.signum is not None:
+        last = latest_checkpoint(ckpt_dir)
+        raise TrainingStopped(
+            f"training stopped by {reason['reason']} at step {trainer.state.global_step}; checkpoint {last}. "
+            f"Continue with: tunewright train --run {run.path} --resume", last, exit_code=130)
     peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+    tokens, padded, trained = _all_reduce([counter.tokens, counter.padded_tokens, counter.trained_tokens])
+    session_tokens = tokens - restored.get("tokens", 0) * max(1, args.world_size)
 
-    tmp = run.path / ".model.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    peft_model.save_pretrained(str(tmp), safe_serialization=True)
-    tokenizer.save_pretrained(str(tmp))
-    shutil.rmtree(run.model_dir, ignore_errors=True)
-    tmp.rename(run.model_dir)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    if trainer.is_world_process_zero():
+        tmp = run.path / ".model.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        peft_model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        shutil.rmtree(run.model_dir, ignore_errors=True)
+        tmp.rename(run.model_dir)
+        if not tc.keep_checkpoints:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
 
     return TrainResult(
         method=tc.method, trainable_params=trainable, total_params=total, train_examples=len(enc.rows),
         replay_examples=len(replay),
-        train_tokens=collator.tokens, padded_tokens=collator.padded_tokens, trained_tokens=collator.trained_tokens,
+        train_tokens=tokens, padded_tokens=padded, trained_tokens=trained,
         truncated_examples=enc.truncated, dropped_examples=enc.dropped, steps=out.global_step,
-        seconds=round(seconds, 2), tokens_per_second=round(collator.tokens / seconds, 1) if seconds else 0.0,
+        seconds=round(seconds, 2), tokens_per_second=round(session_tokens / seconds, 1) if seconds else 0.0,
         final_loss=curve[-1]["loss"] if curve else float(out.training_loss), peak_memory_bytes=peak,
-        loss_curve=curve,
+        loss_curve=curve, packing=packed, packing_note=note, selective_logits=selective,
+        penalties=[p.name for p in penalties], resumed_from=str(resume_from) if resume_from else None,
+        peak_rss_bytes=_peak_rss(), world_size=args.world_size,
     )

@@ -1,0 +1,92 @@
+"""Stage functions for ``tunewright label`` and ``tunewright review``: plain functions on a config and a run.
+
+Layout inside the run: ``labeling/`` holds votes.jsonl, labels.jsonl, analysis.json, queue.jsonl, the review
+store (review.db unless review.db_url is set), agreement.json; the export goes to ``data/reviewed.jsonl``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunewright.project import Run, write_json
+from tunewright.records import Example, read_examples
+
+
+def labeling_dir(run: Run) -> Path:
+    return run.path / "labeling"
+
+
+def input_examples(cfg, run: Run) -> list[Example]:
+    """The audited clean set when the run has one, else the configured input files."""
+    clean = run.data_dir / "clean.jsonl"
+    if clean.exists():
+        return read_examples(clean)
+    from tunewright.data.audit import read_inputs
+
+    return read_inputs(cfg, cfg.data.train_files).examples
+
+
+def stage_label(cfg, run: Run) -> dict:
+    from tunewright.labeling.run import audit_suspects, label_examples, load_functions, write_labeling
+
+    with run.stage("label"):
+        examples = input_examples(cfg, run)
+        fns = load_functions(cfg)
+        suspects_file = Path(cfg.resolve(cfg.review.suspects_file)) if cfg.review.suspects_file else None
+        suspects = audit_suspects(examples, suspects_file, run.data_dir / "quarantine.jsonl")
+        result = label_examples(cfg, examples, fns, audit_reasons=suspects)
+        paths = write_labeling(labeling_dir(run), examples, result)
+        run.update_manifest(labeling={"functions": [f.name for f in fns], "label_model": cfg.labeling.label_model,
+                                      "scores": result.scores})
+        run.record_artifact("label", *paths.values())
+    return {"summary": result.summary, "scores": result.scores, "paths": paths, "examples": len(examples)}
+
+
+def review_store(cfg, run: Run):
+    from tunewright.review.service import default_db_url
+    from tunewright.review.store import Store
+
+    d = labeling_dir(run)
+    if not (d / "labels.jsonl").exists():
+        raise FileNotFoundError(f"{d / 'labels.jsonl'}: missing; run 'tunewright label --run {run.path}' first")
+    return Store(cfg.review.db_url or default_db_url(d))
+
+
+def stage_review_init(cfg, run: Run, reviewers: list[str]) -> dict:
+    """Queue the most valuable examples and create reviewers; returns the new tokens (shown once)."""
+    from tunewright.review.service import init_review
+
+    store = review_store(cfg, run)
+    added = init_review(cfg, labeling_dir(run), input_examples(cfg, run), store)
+    tokens = {name: store.add_reviewer(name) for name in reviewers}
+    return {"queued": added, "items": len(store.items()), "tokens": tokens}
+
+
+def stage_review_export(cfg, run: Run, out: Path | None = None) -> dict:
+    from tunewright.review.service import export_reviewed
+
+    store = review_store(cfg, run)
+    out = out or run.data_dir / "reviewed.jsonl"
+    summary = export_reviewed(store, labeling_dir(run) / "labels.jsonl", out)
+    if out.resolve().is_relative_to(run.path.resolve()):
+        run.record_artifact("review", out)
+    return {**summary, "path": str(out)}
+
+
+def stage_review_agreement(cfg, run: Run) -> dict:
+    from tunewright.review.service import agreement
+
+    rep = agreement(review_store(cfg, run))
+    write_json(labeling_dir(run) / "agreement.json", rep)
+    return rep
+
+
+def stage_review_interop(cfg, run: Run, direction: str, fmt: str, path: Path) -> int:
+    from tunewright.review import interop
+
+    store = review_store(cfg, run)
+    fn = {("export", "labelstudio"): interop.export_label_studio, ("import", "labelstudio"): interop.import_label_studio,
+          ("export", "argilla"): interop.export_argilla, ("import", "argilla"): interop.import_argilla}.get((direction, fmt))
+    if fn is None:
+        raise ValueError(f"--format must be labelstudio or argilla, got {fmt!r}")
+    return fn(store, cfg, path)

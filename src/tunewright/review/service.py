@@ -1,0 +1,134 @@
+"""Review stage functions: fill the store from a labeling result, and export reviewed labels with provenance."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tunewright.labeling.agreement import agreement_report
+from tunewright.labeling.functions import example_text
+from tunewright.records import Example, read_examples, write_jsonl
+from tunewright.review.store import Store
+
+
+def default_db_url(labeling_dir: Path) -> str:
+    return f"sqlite:///{(labeling_dir / 'review.db').resolve()}"
+
+
+def label_validator(cfg):
+    """A function text -> None (usable) or the reason it is not, for the task's answer format."""
+    if cfg.task.type == "extraction":
+        from tunewright.evaluation.tasks import make_task
+
+        task = make_task(cfg.task)
+
+        def check(text: str) -> str | None:
+            if task.parse(text) is None:
+                return (f"cannot read {text[:80]!r}: write [NAME - TYPE, ...] with TYPE one of "
+                        f"{', '.join(cfg.task.entity_types)}, or '{cfg.task.empty_answer}'")
+            return None
+        return check
+    classes = list(cfg.labeling.classes or cfg.task.labels)
+
+    def check_class(text: str) -> str | None:
+        return None if not classes or text in classes else f"{text[:80]!r} is not one of {classes}"
+    return check_class
+
+
+def queue_rows(cfg, examples: list[Example], labels: list[Example], votes_by_example: dict[str, dict],
+               queue: list[dict]) -> list[dict]:
+    """Items for the store from the labeling outputs: the top ``review.budget`` of the queue, a share of them
+    marked for two reviewers, a share of those with a known answer kept as gold checks."""
+    rv = cfg.review
+    top = queue[: rv.budget]
+    rng = np.random.default_rng(rv.seed)
+    n = len(top)
+    double = set(rng.choice(n, size=int(round(rv.double_review_share * n)), replace=False).tolist()) if n else set()
+    gold_pos = set(rng.choice(n, size=int(round(rv.gold_share * n)), replace=False).tolist()) if n else set()
+    by_id = {ex.id: (ex, lab) for ex, lab in zip(examples, labels, strict=True)}
+    rows = []
+    for k, q in enumerate(top):
+        ex, lab = by_id[q["example_id"]]
+        conf = lab.meta.get("labeling", {}).get("confidence")
+        rows.append({
+            "example_id": ex.id, "text": example_text(ex), "suggested": lab.answer(),
+            "evidence_json": {"votes": votes_by_example.get(ex.id, {}), "confidence": conf, "terms": q["terms"],
+                              "audit_reasons": q.get("audit_reasons", [])},
+            "required_reviews": 2 if k in double else 1,
+            "gold": ex.answer() if k in gold_pos and cfg.labeling.use_gold else None,
+            "source": ex.source,
+        })
+    return rows
+
+
+def init_review(cfg, labeling_dir: Path, examples: list[Example], store: Store) -> int:
+    """Queue the labeling stage's most valuable examples in the store; returns how many were added."""
+    labels = read_examples(labeling_dir / "labels.jsonl")
+    votes: dict[str, dict] = {}
+    for line in (labeling_dir / "votes.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            votes.setdefault(r["example_id"], {})[r["candidate"] or "(example)"] = r["votes"]
+    queue = [json.loads(x) for x in (labeling_dir / "queue.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    return store.add_items(queue_rows(cfg, examples, labels, votes, queue))
+
+
+def final_labels(store: Store) -> dict[str, dict]:
+    """example_id -> reviewed label with its judgments; majority of non-skip judgments, ties to the latest."""
+    items = {it.id: it for it in store.items()}
+    by_item: dict[int, list] = {}
+    for j in store.judgments():
+        by_item.setdefault(j.item_id, []).append(j)
+    out = {}
+    for item_id, js in by_item.items():
+        item = items[item_id]
+        made = [j for j in js if j.action != "skip"]
+        trail = [{"reviewer": j.reviewer, "at": j.created_at, "action": j.action, "before": j.before,
+                  "after": j.after} for j in js]
+        if not made:
+            continue
+        counts = Counter(j.after for j in made)
+        top = max(counts.values())
+        label = next(j.after for j in reversed(made) if counts[j.after] == top)
+        out[item.example_id] = {"label": label, "suggested": item.suggested, "changed": label != item.suggested,
+                                "reviewers": sorted({j.reviewer for j in made}),
+                                "agreement": len(counts) == 1, "judgments": trail}
+    return out
+
+
+def export_reviewed(store: Store, labels_path: Path, out_path: Path) -> dict:
+    """Write every example with its final answer: reviewed where a reviewer judged it, else the label model's.
+    Each carries ``meta.review`` (who, when, what changed) or keeps ``meta.labeling`` as provenance."""
+    from tunewright.labeling.run import relabel
+
+    labels = read_examples(labels_path)
+    final = final_labels(store)
+    out = []
+    for lab in labels:
+        f = final.get(lab.meta.get("source_example_id", ""))
+        if f is None:
+            out.append(lab)
+            continue
+        meta = {"labeling": {**lab.meta.get("labeling", {}), "source": "review"}, "review": f}
+        ex = relabel(lab, f["label"], meta)
+        ex.meta["original_answer"] = lab.meta.get("original_answer")
+        out.append(ex)
+    write_jsonl(out_path, out)
+    return {"examples": len(out), "reviewed": sum(1 for e in out if "review" in e.meta),
+            "changed": sum(1 for e in out if e.meta.get("review", {}).get("changed"))}
+
+
+def agreement(store: Store) -> dict:
+    ratings: dict[str, dict[str, str]] = {}
+    gold = {}
+    items = {it.id: it for it in store.items()}
+    for j in store.judgments():
+        if j.action != "skip":
+            ratings.setdefault(j.reviewer, {})[str(j.item_id)] = j.after
+    for it in items.values():
+        if it.gold is not None:
+            gold[str(it.id)] = it.gold
+    return agreement_report(ratings, gold)
