@@ -44,3 +44,46 @@ def measure_saved_bytes(model: torch.nn.Module, batch: dict[str, torch.Tensor]) 
         out = model(**batch)
     out.loss.backward()  # proves the graph is a training graph; gradients are not counted here
     return SavedBytes(activations=sum(seen.values()), tensors=count)
+
+
+TINY_ARCHS = ("llama", "qwen2")
+
+
+def tiny_model(arch: str, attn: str, seed: int = 0, layers: int = 3):
+    """A random-initialised small decoder of a real transformers architecture (runs in well under a second)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if arch not in TINY_ARCHS:
+        raise ValueError(f"arch {arch!r}: one of {TINY_ARCHS}")
+    config = AutoConfig.for_model(arch, hidden_size=64, intermediate_size=176, num_hidden_layers=layers,
+                                  num_attention_heads=4, num_key_value_heads=2, vocab_size=512,
+                                  max_position_embeddings=1024, attn_implementation=attn)
+    torch.manual_seed(seed)
+    return config, AutoModelForCausalLM.from_config(config)
+
+
+def compare_activations(arch: str, method: str, seq: int, checkpointing: bool, attn: str = "sdpa",
+                        micro_batch: int = 2, lora_r: int = 8) -> dict:
+    """Estimated vs measured bytes saved for backward for one tiny fp32 model on CPU."""
+    import warnings
+
+    from tunewright.cost.activations import estimate_activations
+    from tunewright.cost.model_shape import shape_from_hf_config
+
+    config, model = tiny_model(arch, attn)
+    model.train()
+    if checkpointing:
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        with warnings.catch_warnings():  # transformers 5 renamed it; the old name warns
+            warnings.simplefilter("ignore")
+            enable()
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=lora_r, target_modules="all-linear"))
+    ids = torch.randint(0, config.vocab_size, (micro_batch, seq))
+    measured = measure_saved_bytes(model, {"input_ids": ids, "labels": ids}).activations
+    est = estimate_activations(shape_from_hf_config(config, arch), micro_batch, seq, method, "fp32", attn,
+                               checkpointing, lora_r).saved
+    return {"arch": arch, "method": method, "seq": seq, "micro_batch": micro_batch, "checkpointing": checkpointing,
+            "attn": attn, "measured_bytes": measured, "estimated_bytes": est, "error": est / measured - 1}
