@@ -298,7 +298,8 @@ def cost(ctx: typer.Context, config: ConfigOpt = None, set_: SetOpt = None,
     flags = {"model": model, "method": method, "dataset_tokens": tokens, "gpu": gpu, "seq_tokens": seq,
              "micro_batch": micro_batch, "gradient_checkpointing": checkpointing, "n_gpus": n_gpus,
              "strategy": strategy, "hardware_file": str(hardware.resolve()) if hardware else None}
-    cfg = _config(config, _overrides(set_) + [f"cost.{k}={v}" for k, v in flags.items() if v is not None])
+    # strings JSON-quoted, so '--gpu 4090' stays a name rather than becoming the number 4090
+    cfg = _config(config, _overrides(set_) + [f"cost.{k}={json.dumps(v)}" for k, v in flags.items() if v is not None])
     res = _guard(estimate_scenarios, cfg)
     est = res["scenarios"][0]["estimate"]
     out.print(memory_table(est))
