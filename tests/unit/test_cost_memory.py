@@ -52,6 +52,11 @@ def test_breakdown_by_method(llama7b):
     assert full.lines["weights"] == llama7b.n_params * 2 and full.lines["optimizer states"] == llama7b.n_params * 4
     assert lora.lines["gradients"] == llama7b.lora_params(16) * 4 < full.lines["gradients"] / 50
     assert qlora.lines["weights"] < lora.lines["weights"] / 3
+    int8 = estimate_memory(llama7b, Setup("lora", micro_batch=1, seq=512, quantization="int8"))
+    assert qlora.lines["weights"] < int8.lines["weights"] < 0.6 * lora.lines["weights"]
+    fp32 = estimate_memory(llama7b, Setup("full", dtype="fp32", micro_batch=1, seq=512))
+    assert fp32.lines["weights"] == 2 * full.lines["weights"]
+    assert fp32.lines["optimizer states"] == 2 * full.lines["optimizer states"]
     a8 = estimate_memory(llama7b, Setup("full", optimizer="adamw_8bit", micro_batch=1, seq=512))
     assert a8.lines["optimizer states"] == full.lines["optimizer states"] // 2
     assert full.total > full.allocated > lora.allocated > qlora.allocated
@@ -92,3 +97,5 @@ def test_no_fit_names_the_smallest_change(llama7b):
 def test_bad_setup_names_the_field():
     with pytest.raises(ValueError, match="method"):
         Setup("lora-ish")
+    with pytest.raises(ValueError, match="quantization"):
+        Setup("full", quantization="nf4")

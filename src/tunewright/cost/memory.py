@@ -47,15 +47,19 @@ class Setup:
     n_gpus: int = 1
     strategy: str = "single"
     gradient_accumulation: int = 1
+    quantization: str = "none"  # base weights: none | int8 | nf4 (QLoRA is always nf4)
 
     def __post_init__(self):
-        for field, value, allowed in (("method", self.method, METHODS), ("optimizer", self.optimizer, OPTIMIZERS),
+        for field, value, allowed in (("method", self.method, METHODS),
+                                      ("quantization", self.quantization, ("none", "int8", "nf4")), ("optimizer", self.optimizer, OPTIMIZERS),
                                       ("strategy", self.strategy, STRATEGIES), ("dtype", self.dtype, tuple(DTYPE_BYTES)),
                                       ("attn", self.attn, ("sdpa", "flash_attention_2", "eager"))):
             if value not in allowed:
                 raise ValueError(f"{field}: {value!r} is not one of {', '.join(allowed)}")
         if self.micro_batch < 1 or self.seq < 1 or self.n_gpus < 1:
             raise ValueError("micro_batch, seq and n_gpus must be at least 1")
+        if self.quantization != "none" and self.method == "full":
+            raise ValueError("quantization: a quantized base cannot be fully fine-tuned; use lora or qlora")
 
 
 @dataclass
@@ -83,9 +87,12 @@ class MemoryEstimate:
 
 def _weight_bytes(shape: ModelShape, setup: Setup) -> int:
     b = DTYPE_BYTES[setup.dtype]
-    if setup.method == "qlora":
-        rest = shape.n_params - shape.n_layer_linear
+    quant = "nf4" if setup.method == "qlora" else setup.quantization
+    rest = shape.n_params - shape.n_layer_linear  # embeddings, head, norms stay in bf16
+    if quant == "nf4":
         return int(shape.n_layer_linear * (0.5 + 1 / 64) + rest * 2)
+    if quant == "int8":  # LLM.int8: one byte per weight and an fp32 scale per output row
+        return int(shape.n_layer_linear + shape.layers * sum(o for _, o in shape.linears.values()) * 4 + rest * 2)
     return shape.n_params * b
 
 

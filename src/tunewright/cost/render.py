@@ -110,7 +110,7 @@ def memory_plot(est: dict) -> str:
     from tunewright.reporting.plots import _png, plt
 
     lines = est["memory"]["lines_bytes"]
-    fig, ax = plt.subplots(figsize=(8, 1.9))
+    fig, ax = plt.subplots(figsize=(8, 2.4))
     left = 0.0
     colors = plt.get_cmap("tab10").colors
     for i, (k, v) in enumerate(lines.items()):
@@ -119,7 +119,7 @@ def memory_plot(est: dict) -> str:
     ax.axvline(est["memory"]["gpu_memory_bytes"] / GIB, color="red", ls="--", label=f"{est['gpu']} memory")
     ax.set_yticks([])
     ax.set_xlabel("GiB per GPU")
-    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.45))
+    ax.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.02), frameon=False)
     return _png(fig)
 
 

@@ -96,6 +96,8 @@ class CostSection(_Section):
     hardware_file: str | None = Field(None, description="Your GPU table (YAML like tunewright/cost/hardware.yaml); "
                                       "its GPUs replace or extend the shipped ones.")
     precision: Literal["bf16", "fp32"] = Field("bf16", description="Weights and compute dtype on the GPU.")
+    quantization: Literal["none", "int8", "nf4"] = Field("none", description="Base weights for LoRA/DoRA: 8-bit "
+                                                          "(LLM.int8) or 4-bit NF4; qlora is always nf4.")
     optimizer: Literal["adamw", "adamw_8bit"] = Field("adamw", description="Optimizer (states: 2 x dtype or 2 x 1 byte).")
     attn_implementation: Literal["sdpa", "flash_attention_2", "eager"] = Field("sdpa", description="Attention kernel.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward (less memory, 1.33x compute).")
