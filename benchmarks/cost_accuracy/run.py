@@ -44,6 +44,9 @@ def cpu_cases() -> list[dict]:
     cases += [dict(arch=a, method=m, seq=256, checkpointing=False, attn="eager")
               for a, m in itertools.product(("llama", "qwen2"), ("full", "lora"))]
     cases += [dict(arch="llama", method="lora", seq=256, checkpointing=False, attn="sdpa", micro_batch=8)]
+    # bf16, the way GPU runs train: under autocast (Trainer bf16=True) and as a plain bf16 model
+    cases += [dict(arch="llama", method=m, seq=256, checkpointing=c, attn="sdpa", dtype="bf16", autocast=a)
+              for m, c, a in itertools.product(("full", "lora"), (False, True), (True, False))]
     return [compare_activations(**c) for c in track(cases, description="activation checks")]
 
 
@@ -70,10 +73,11 @@ def main() -> None:
     path = Path(__file__).with_name(f"results-{out['date']}.json")
     path.write_text(json.dumps(out, indent=2) + "\n")
     con = Console()
-    t = Table("arch", "method", "attn", "seq", "batch", "ckpt", "measured KiB", "estimated KiB", "error",
-              title="activations saved for backward (fp32, CPU)")
+    t = Table("arch", "method", "attn", "dtype", "seq", "batch", "ckpt", "measured KiB", "estimated KiB", "error",
+              title="activations saved for backward (CPU)")
     for r in cpu:
-        t.add_row(r["arch"], r["method"], r["attn"], str(r["seq"]), str(r["micro_batch"]), str(r["checkpointing"]),
+        dtype = r["dtype"] + (" autocast" if r["autocast"] else "")
+        t.add_row(r["arch"], r["method"], r["attn"], dtype, str(r["seq"]), str(r["micro_batch"]), str(r["checkpointing"]),
                   f"{r['measured_bytes'] / 1024:.0f}", f"{r['estimated_bytes'] / 1024:.0f}", f"{r['error']:+.2%}")
     con.print(t)
     t = Table("model", "method", "batch", "ckpt", "issue reference GiB", "estimate GiB", "error",

@@ -14,11 +14,19 @@ from tunewright.cost.model_shape import load_shape
 CASES = [(arch, method, seq, ckpt, "sdpa") for arch, method, seq, ckpt
          in itertools.product(("llama", "qwen2"), ("full", "lora"), (64, 256), (False, True))]
 CASES += [("llama", "full", 128, False, "eager"), ("qwen2", "lora", 128, False, "eager")]
+# bf16 as GPU runs use it: under autocast (Trainer bf16=True) and as a plain bf16 model (peft's fp32 adapters)
+BF16 = [("full", False, True), ("lora", False, True), ("lora", False, False), ("lora", True, True)]
 
 
 @pytest.mark.parametrize("arch,method,seq,ckpt,attn", CASES, ids=lambda v: str(v))
 def test_activation_estimate_within_10_percent_of_saved_tensors(arch, method, seq, ckpt, attn):
     r = compare_activations(arch, method, seq, ckpt, attn)
+    assert abs(r["error"]) < 0.10, r
+
+
+@pytest.mark.parametrize("method,ckpt,autocast", BF16, ids=lambda v: str(v))
+def test_activation_estimate_in_bf16(method, ckpt, autocast):
+    r = compare_activations("llama", method, 64, ckpt, "sdpa", dtype="bf16", autocast=autocast)
     assert abs(r["error"]) < 0.10, r
 
 

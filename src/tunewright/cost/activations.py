@@ -13,7 +13,8 @@ head_dim, n_kv = kv heads x head_dim, b = bytes of the compute dtype, r = LoRA r
     eager         b (4 n_q) + 4 heads T (+ b heads T in bf16)   q and k, v repeated to all heads, the
                                   o_proj input copy, the fp32 softmax (and its bf16 copy)
     MLP           4 b i           gate output (SiLU input), SiLU output, up output, their product
-    LoRA          b r per adapted projection   (A's output, saved by B)
+    LoRA          b r per adapted projection   (A's output, saved by B); under autocast, the bf16 copies
+                                  of the fp32 adapter weights (token-independent)
 
 Outside the layers: RoPE cos and sin (T x head_dim, shared by all layers and the batch), the final norm,
 the fp32 log-softmax of the logits (4 V per token, the "logits and loss" line) and int64 token ids.
@@ -36,10 +37,11 @@ class Activations:
     head_and_loss: int  # final norm, fp32 log-softmax of the logits, token ids
     rope: int  # cos/sin tables, shared
     recompute: int  # one layer's activations while it is recomputed (checkpointing only; a peak, not saved)
+    weight_casts: int = 0  # autocast's bf16 copies of fp32 adapter weights, saved by their matmuls
 
     @property
     def saved(self) -> int:
-        return self.layers + self.head_and_loss + self.rope
+        return self.layers + self.head_and_loss + self.rope + self.weight_casts
 
 
 def _norm(h: int, needs_input_grad: bool, weight_trains: bool, b: int) -> int:
@@ -48,7 +50,7 @@ def _norm(h: int, needs_input_grad: bool, weight_trains: bool, b: int) -> int:
 
 
 def layer_bytes_per_token(shape: ModelShape, seq: int, method: str, dtype: str, attn: str, lora_r: int,
-                          first_layer: bool = False) -> int:
+                          first_layer: bool = False, autocast: bool = True) -> int:
     b = DTYPE_BYTES[dtype]
     h, i = shape.hidden, shape.intermediate
     n_q, n_kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
@@ -56,11 +58,13 @@ def layer_bytes_per_token(shape: ModelShape, seq: int, method: str, dtype: str, 
     adapter = not full
     # peft keeps adapters in fp32; with a bf16 base each adapted projection saves its own cast input copy
     cast_copy = adapter and b != 4
+    # the saved copy is bf16 when autocast re-casts it for the matmul, fp32 (peft's cast) without autocast
+    copy_b = b if autocast else 4
     lin_in = shape.linears
 
     def proj_inputs(names: tuple[str, ...], shared_width: int) -> int:
         if cast_copy:
-            return sum(b * lin_in[n][0] for n in names if n in lin_in)
+            return sum(copy_b * lin_in[n][0] for n in names if n in lin_in)
         return b * shared_width  # one tensor, saved by every consumer
 
     total = _norm(h, not (adapter and first_layer), full, b)
@@ -76,24 +80,32 @@ def layer_bytes_per_token(shape: ModelShape, seq: int, method: str, dtype: str, 
     total += proj_inputs(("gate_proj", "up_proj"), h)
     total += 3 * b * i + proj_inputs(("down_proj",), i)
     if adapter:
-        total += b * lora_r * len(lin_in)
+        total += (copy_b if cast_copy else b) * lora_r * len(lin_in)
         if method == "dora":  # DoRA rescales the base output by magnitude / ||W + BA||: keeps that output
             total += b * sum(o for _, o in lin_in.values())
     return total
 
 
 def estimate_activations(shape: ModelShape, micro_batch: int, seq: int, method: str = "lora", dtype: str = "bf16",
-                         attn: str = "sdpa", checkpointing: bool = False, lora_r: int = 16) -> Activations:
+                         attn: str = "sdpa", checkpointing: bool = False, lora_r: int = 16,
+                         autocast: bool = True) -> Activations:
+    """``autocast``: bf16 training under torch.autocast (as the Trainer's bf16=True runs it); False is a plain
+    bf16 model, where peft's fp32 adapters keep fp32 copies of their inputs (~25% more for LoRA)."""
     tokens = micro_batch * seq
     b = DTYPE_BYTES[dtype]
     full = method not in ADAPTER_METHODS
-    per_layer = layer_bytes_per_token(shape, seq, method, dtype, attn, lora_r)
-    first = layer_bytes_per_token(shape, seq, method, dtype, attn, lora_r, first_layer=True)
+    per_layer = layer_bytes_per_token(shape, seq, method, dtype, attn, lora_r, autocast=autocast)
+    first = layer_bytes_per_token(shape, seq, method, dtype, attn, lora_r, first_layer=True, autocast=autocast)
     head = _norm(shape.hidden, True, full, b) + (b * shape.hidden if full else 0)  # final norm; lm_head input
     head += 4 * shape.vocab + 8 + (8 if full else 0)  # fp32 log-softmax, int64 labels, int64 ids (embedding)
     rope = 2 * b * seq * shape.head_dim
+    casts = 0
+    # every adapter weight but layer 0's q/k/v A (no input gradient there); inside checkpoints they are recast
+    if not full and b != 4 and autocast and not checkpointing:
+        qkv_a = sum(lora_r * shape.linears[n][0] for n in ("q_proj", "k_proj", "v_proj") if n in shape.linears)
+        casts = b * (shape.lora_params(lora_r) - qkv_a)
     if checkpointing:
         return Activations(layers=shape.layers * b * shape.hidden * tokens, head_and_loss=head * tokens, rope=rope,
-                           recompute=per_layer * tokens)
+                           recompute=per_layer * tokens, weight_casts=casts)
     return Activations(layers=(first + (shape.layers - 1) * per_layer) * tokens, head_and_loss=head * tokens,
-                       rope=rope, recompute=0)
+                       rope=rope, recompute=0, weight_casts=casts)

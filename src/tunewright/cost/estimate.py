@@ -68,7 +68,7 @@ def resolve_plan(cfg: Config) -> Plan:
                   micro_batch=c.micro_batch or t.batch_size, seq=c.seq_tokens or t.max_seq_tokens,
                   attn=c.attn_implementation, checkpointing=c.gradient_checkpointing, lora_r=t.lora_r,
                   n_gpus=c.n_gpus, strategy=c.strategy, gradient_accumulation=t.gradient_accumulation_steps,
-                  quantization=c.quantization)
+                  quantization=c.quantization, autocast=c.autocast)
     if c.dataset_tokens is not None:
         tokens, source, examples = c.dataset_tokens, "cost.dataset_tokens", None
     else:

@@ -63,14 +63,18 @@ def tiny_model(arch: str, attn: str, seed: int = 0, layers: int = 3):
 
 
 def compare_activations(arch: str, method: str, seq: int, checkpointing: bool, attn: str = "sdpa",
-                        micro_batch: int = 2, lora_r: int = 8) -> dict:
-    """Estimated vs measured bytes saved for backward for one tiny fp32 model on CPU."""
+                        micro_batch: int = 2, lora_r: int = 8, dtype: str = "fp32", autocast: bool = False) -> dict:
+    """Estimated vs measured bytes saved for backward for one tiny model on CPU (fp32, or bf16 with or
+    without torch.autocast, the two ways a bf16 run is set up)."""
+    import contextlib
     import warnings
 
     from tunewright.cost.activations import estimate_activations
     from tunewright.cost.model_shape import shape_from_hf_config
 
     config, model = tiny_model(arch, attn)
+    if dtype == "bf16":
+        model = model.to(torch.bfloat16)
     model.train()
     if checkpointing:
         enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
@@ -82,8 +86,10 @@ def compare_activations(arch: str, method: str, seq: int, checkpointing: bool, a
 
         model = get_peft_model(model, LoraConfig(r=lora_r, target_modules="all-linear"))
     ids = torch.randint(0, config.vocab_size, (micro_batch, seq))
-    measured = measure_saved_bytes(model, {"input_ids": ids, "labels": ids}).activations
-    est = estimate_activations(shape_from_hf_config(config, arch), micro_batch, seq, method, "fp32", attn,
-                               checkpointing, lora_r).saved
+    amp = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+    with amp:
+        measured = measure_saved_bytes(model, {"input_ids": ids, "labels": ids}).activations
+    est = estimate_activations(shape_from_hf_config(config, arch), micro_batch, seq, method, dtype, attn,
+                               checkpointing, lora_r, autocast=autocast).saved
     return {"arch": arch, "method": method, "seq": seq, "micro_batch": micro_batch, "checkpointing": checkpointing,
-            "attn": attn, "measured_bytes": measured, "estimated_bytes": est, "error": est / measured - 1}
+            "attn": attn, "dtype": dtype, "autocast": autocast, "measured_bytes": measured, "estimated_bytes": est, "error": est / measured - 1}

@@ -48,6 +48,7 @@ class Setup:
     strategy: str = "single"
     gradient_accumulation: int = 1
     quantization: str = "none"  # base weights: none | int8 | nf4 (QLoRA is always nf4)
+    autocast: bool = True  # bf16 under torch.autocast (Trainer bf16=True); False: a plain bf16 model
 
     def __post_init__(self):
         for field, value, allowed in (("method", self.method, METHODS),
@@ -107,10 +108,11 @@ def estimate_memory(shape: ModelShape, setup: Setup) -> MemoryEstimate:
     grads = trainable * tb
     optim = trainable * (2 * tb if setup.optimizer == "adamw" else 2)
     act = estimate_activations(shape, setup.micro_batch, setup.seq, setup.method, "bf16" if b == 2 else setup.dtype,
-                               "eager" if setup.attn == "eager" else "sdpa", setup.checkpointing, setup.lora_r)
+                               "eager" if setup.attn == "eager" else "sdpa", setup.checkpointing, setup.lora_r,
+                               autocast=setup.autocast)
     tokens = setup.micro_batch * setup.seq
     lines = {"weights": weights, "adapters": n_adapter * 4, "gradients": grads, "optimizer states": optim,
-             "activations": act.layers + act.rope, "logits and loss": act.head_and_loss + tokens * shape.vocab * (b + 4)}
+             "activations": act.layers + act.rope + act.weight_casts, "logits and loss": act.head_and_loss + tokens * shape.vocab * (b + 4)}
     if setup.checkpointing:
         lines["recomputed layer"] = act.recompute
     if setup.strategy == "fsdp" and setup.n_gpus > 1:

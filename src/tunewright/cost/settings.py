@@ -96,6 +96,8 @@ class CostSection(_Section):
     hardware_file: str | None = Field(None, description="Your GPU table (YAML like tunewright/cost/hardware.yaml); "
                                       "its GPUs replace or extend the shipped ones.")
     precision: Literal["bf16", "fp32"] = Field("bf16", description="Weights and compute dtype on the GPU.")
+    autocast: bool = Field(True, description="bf16 training under torch.autocast, as the Trainer's bf16=True runs "
+                           "it; false: a plain bf16 model, where peft's fp32 adapters keep fp32 input copies.")
     quantization: Literal["none", "int8", "nf4"] = Field("none", description="Base weights for LoRA/DoRA: 8-bit "
                                                           "(LLM.int8) or 4-bit NF4; qlora is always nf4.")
     optimizer: Literal["adamw", "adamw_8bit"] = Field("adamw", description="Optimizer (states: 2 x dtype or 2 x 1 byte).")
