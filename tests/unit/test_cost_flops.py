@@ -17,6 +17,14 @@ def test_presets_have_the_published_parameter_counts():
         load_shape("no-such-model-anywhere")
 
 
+def test_unsupported_architecture_is_named(tmp_path):
+    from transformers import GPT2Config
+
+    GPT2Config(n_layer=2, n_embd=64, n_head=4).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="'gpt2' is not supported.*llama"):
+        load_shape(str(tmp_path))
+
+
 def test_hand_computed_7b():
     s = load_shape("llama-2-7b")
     # projections per layer: 4 x 4096^2 (attention) + 3 x 4096 x 11008 (MLP) = 202,375,168; x 32 layers

@@ -94,5 +94,9 @@ def test_report_section_is_escaped_and_has_both_plots(tmp_path):
     parts = "".join(cost_html(estimate_scenarios(load_config(f))))
     assert "<script>" not in parts and "&lt;script&gt;" in parts
     assert parts.count("data:image/png;base64,") == 2 and "prices as of" in parts
+    f.write_text("cost:\n  model: no/such/folder\n  dataset_tokens: 100\n")
+    from tunewright.cost.render import report_cost_section
+
+    assert "no/such/folder" in report_cost_section(load_config(f))["error"]
     assert cost_html({"error": "no <model>"}) == ["<h2>Cost</h2>", "<p class='warn'>Cost estimate unavailable: "
                                                   "no &lt;model&gt;</p>"]

@@ -36,6 +36,9 @@ PRESETS: dict[str, dict] = {
 
 # Projections peft's "all-linear" adapts in a Llama-family layer (the output head is never adapted).
 LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Architectures whose layers run the op sequence tunewright.cost.activations counts (RMSNorm, RoPE, gated
+# SiLU MLP, these seven projections); checked against saved tensors for llama and qwen2, mistral is the same code.
+SUPPORTED_TYPES = ("llama", "mistral", "qwen2")
 
 
 @dataclass
@@ -72,6 +75,9 @@ def shape_from_hf_config(config, name: str) -> ModelShape:
     """Build the model on the meta device (no memory, no weights) and read the exact parameter counts."""
     from transformers import AutoModelForCausalLM
 
+    if config.model_type not in SUPPORTED_TYPES:
+        raise ValueError(f"{name}: model type {config.model_type!r} is not supported by the cost estimate yet; "
+                         f"supported: {', '.join(SUPPORTED_TYPES)} (Llama-family decoders)")
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     seen, total = set(), 0

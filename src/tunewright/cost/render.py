@@ -158,5 +158,5 @@ def report_cost_section(cfg) -> dict:
 
     try:
         return estimate_scenarios(cfg)
-    except (ValueError, FileNotFoundError, OSError) as err:
-        return {"error": str(err)}
+    except Exception as err:  # noqa: BLE001 - a cost problem must not stop the report; it is shown instead
+        return {"error": f"{type(err).__name__}: {err}"}
