@@ -88,8 +88,10 @@ def test_calibrate_gpu_run_feeds_the_next_estimate(tmp_path):
     from tunewright.cost.flops import training_flops_per_token
     from tunewright.cost.model_shape import load_shape
 
-    fpt = training_flops_per_token(load_shape("tinyllama-1.1b"), 1024, "lora", 16).train
-    assert entry["mfu"] == pytest.approx(3000 * fpt / 989e12, abs=1e-4) and entry["memory_ratio"] > 0
+    # mean padded length: 32,000 padded tokens / (10 steps x 8 sequences) = 400
+    fpt = training_flops_per_token(load_shape("tinyllama-1.1b"), 400, "lora", 16).train
+    assert entry["mfu"] == pytest.approx(3000 * fpt / 989e12, rel=1e-3) and entry["memory_ratio"] > 0
+    assert entry["flops_per_token"] == fpt
     r = invoke("cost", "calibrate", str(run.path), "--gpu", "H100")  # the same run again replaces its entry
     assert len(json.loads((tmp_path / "runs" / "calibration.json").read_text())["runs"]) == 1
     r = invoke("cost", "-c", str(cfg_file))

@@ -2,7 +2,8 @@
 
 ``tunewright cost calibrate RUN`` reads the run's measured throughput and peak memory (train_result.json,
 written by the train stage), turns the throughput into MFU with the one FLOP function, and appends it to
-``<runs_dir>/calibration.json``. Estimates then use the median measured MFU for that method, with the
+``<runs_dir>/calibration.json``. MFU counts real (non-pad) tokens, so padding shows up as lower MFU.
+Estimates then use the median measured MFU for that method, with the
 spread of the measurements (widened by 10% each side) as its range.
 """
 

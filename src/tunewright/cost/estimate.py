@@ -171,8 +171,11 @@ def calibrate_run(run_dir: Path, gpu_name: str | None, cfg: Config | None = None
     gpu = table.lookup(gpu_name) if gpu_name else None
     if tr.get("peak_memory_bytes") and gpu is None:
         raise ValueError("the run trained on a GPU: name it with --gpu so its MFU can be computed")
-    flops = training_flops_per_token(plan.shape, plan.setup.seq, tr["method"], plan.setup.lora_r,
-                                     plan.setup.checkpointing)
+    # the attention term needs the sequence length the run really had: its mean padded length
+    seqs = tr.get("steps", 0) * cfg.training.batch_size * cfg.training.gradient_accumulation_steps
+    seq = min(plan.setup.seq, max(1, round(tr["padded_tokens"] / seqs))) if seqs and tr.get("padded_tokens") \
+        else plan.setup.seq
+    flops = training_flops_per_token(plan.shape, seq, tr["method"], plan.setup.lora_r, plan.setup.checkpointing)
     est = estimate_memory(plan.shape, plan.setup).allocated if tr.get("peak_memory_bytes") else None
     entry = calibration_entry(run.path, tr, flops.train, gpu.peak_flops if gpu else None,
                               gpu.name if gpu else None, est)
