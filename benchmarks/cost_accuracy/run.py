@@ -47,6 +47,8 @@ def cpu_cases() -> list[dict]:
     # bf16, the way GPU runs train: under autocast (Trainer bf16=True) and as a plain bf16 model
     cases += [dict(arch="llama", method=m, seq=256, checkpointing=c, attn="sdpa", dtype="bf16", autocast=a)
               for m, c, a in itertools.product(("full", "lora"), (False, True), (True, False))]
+    cases += [dict(arch="llama", method=m, seq=256, checkpointing=False, attn="eager", dtype="bf16", autocast=True)
+              for m in ("full", "lora")]
     return [compare_activations(**c) for c in track(cases, description="activation checks")]
 
 
