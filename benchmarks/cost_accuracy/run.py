@@ -1,6 +1,6 @@
 """Benchmark: how close tunewright's memory estimate is to what really happens.
 
-CPU (this script): for tiny random-initialised Llama and Qwen2 models in fp32, the activation estimate
+CPU (this script): for tiny random-initialised Llama, Qwen2 and Qwen3 models in fp32, the activation estimate
 (tunewright.cost.activations) against the bytes autograd actually saves for backward, counted with
 saved_tensors_hooks (unique storages, parameters excluded; tunewright.cost.measure). Baseline: the
 measured bytes. Also the peak-memory estimate against the H200 reference numbers quoted in issue 6
@@ -38,11 +38,14 @@ ISSUE_REFERENCES = [
 ]
 
 
+ARCHS = ("llama", "qwen2", "qwen3")
+
+
 def cpu_cases() -> list[dict]:
     cases = [dict(arch=a, method=m, seq=s, checkpointing=c, attn="sdpa")
-             for a, m, s, c in itertools.product(("llama", "qwen2"), ("full", "lora"), (64, 512), (False, True))]
+             for a, m, s, c in itertools.product(ARCHS, ("full", "lora"), (64, 512), (False, True))]
     cases += [dict(arch=a, method=m, seq=256, checkpointing=False, attn="eager")
-              for a, m in itertools.product(("llama", "qwen2"), ("full", "lora"))]
+              for a, m in itertools.product(ARCHS, ("full", "lora"))]
     cases += [dict(arch="llama", method="lora", seq=256, checkpointing=False, attn="sdpa", micro_batch=8)]
     # bf16, the way GPU runs train: under autocast (Trainer bf16=True) and as a plain bf16 model
     cases += [dict(arch="llama", method=m, seq=256, checkpointing=c, attn="sdpa", dtype="bf16", autocast=a)

@@ -13,6 +13,7 @@ from tunewright.cost.model_shape import load_shape, shape_from_hf_config
 def test_presets_have_the_published_parameter_counts():
     assert load_shape("llama-2-7b").n_params == 6_738_415_616
     assert load_shape("tinyllama-1.1b").n_params == 1_100_048_384
+    assert load_shape("qwen2.5-7b").n_params == 7_615_616_512 and load_shape("qwen3-8b").qk_norm
     with pytest.raises(ValueError, match="llama-2-7b"):
         load_shape("no-such-model-anywhere")
 

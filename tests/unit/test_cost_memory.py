@@ -12,8 +12,9 @@ from tunewright.cost.memory import Setup, estimate_memory, largest_micro_batch, 
 from tunewright.cost.model_shape import load_shape
 
 CASES = [(arch, method, seq, ckpt, "sdpa") for arch, method, seq, ckpt
-         in itertools.product(("llama", "qwen2"), ("full", "lora"), (64, 256), (False, True))]
-CASES += [("llama", "full", 128, False, "eager"), ("qwen2", "lora", 128, False, "eager")]
+         in itertools.product(("llama", "qwen3"), ("full", "lora"), (64, 256), (False, True))]
+CASES += [("llama", "full", 128, False, "eager"), ("qwen2", "lora", 128, False, "eager"),
+          ("qwen2", "full", 64, True, "sdpa"), ("qwen3", "lora", 128, False, "eager")]
 # bf16 as GPU runs use it: under autocast (Trainer bf16=True) and as a plain bf16 model (peft's fp32 adapters)
 BF16 = [("full", False, True), ("lora", False, True), ("lora", False, False), ("lora", True, True)]
 

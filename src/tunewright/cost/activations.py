@@ -1,4 +1,4 @@
-"""Bytes that autograd saves for backward in one forward pass of a Llama-family decoder (Llama, Qwen2, Mistral).
+"""Bytes that autograd saves for backward in one forward pass of a Llama-family decoder (Llama, Mistral, Qwen2/3).
 
 The count follows what each op of the transformers implementation saves (checked op by op with
 ``tunewright.cost.measure``), per token and per layer, for h = hidden, i = intermediate, n_q = heads x
@@ -12,6 +12,7 @@ head_dim, n_kv = kv heads x head_dim, b = bytes of the compute dtype, r = LoRA r
     sdpa / flash  b (n_q + 2 n_kv + n_q) + 4 heads     q, k, v after RoPE, the output, fp32 logsumexp
     eager         b (4 n_q) + 4 heads T (+ b heads T in bf16)   q and k, v repeated to all heads, the
                                   o_proj input copy, the fp32 softmax (and its bf16 copy)
+    q/k norm      4 (n_q + n_kv) + 4 (heads + kv heads) (+ b (n_q + n_kv) when the norms train): Qwen3 only
     MLP           4 b i           gate output (SiLU input), SiLU output, up output, their product
     LoRA          b r per adapted projection   (A's output, saved by B); under autocast, the bf16 copies
                                   of the fp32 adapter weights (token-independent)
@@ -69,6 +70,8 @@ def layer_bytes_per_token(shape: ModelShape, seq: int, method: str, dtype: str, 
 
     total = _norm(h, not (adapter and first_layer), full, b)
     total += proj_inputs(("q_proj", "k_proj", "v_proj"), h)
+    if shape.qk_norm:  # Qwen3: RMSNorm over head_dim on q and k before RoPE (per head: fp32 rsqrt)
+        total += 4 * (n_q + n_kv) + 4 * (shape.heads + shape.kv_heads) + (b * (n_q + n_kv) if full else 0)
     if attn == "eager":
         total += b * 3 * n_q + 4 * shape.heads * seq + (b * shape.heads * seq if b != 4 else 0)
         total += proj_inputs(("o_proj",), n_q)  # the transpose(1, 2).contiguous() copy

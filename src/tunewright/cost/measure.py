@@ -46,7 +46,7 @@ def measure_saved_bytes(model: torch.nn.Module, batch: dict[str, torch.Tensor]) 
     return SavedBytes(activations=sum(seen.values()), tensors=count)
 
 
-TINY_ARCHS = ("llama", "qwen2")
+TINY_ARCHS = ("llama", "qwen2", "qwen3")
 
 
 def tiny_model(arch: str, attn: str, seed: int = 0, layers: int = 3):
@@ -57,7 +57,7 @@ def tiny_model(arch: str, attn: str, seed: int = 0, layers: int = 3):
         raise ValueError(f"arch {arch!r}: one of {TINY_ARCHS}")
     config = AutoConfig.for_model(arch, hidden_size=64, intermediate_size=176, num_hidden_layers=layers,
                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=512,
-                                  max_position_embeddings=1024, attn_implementation=attn)
+                                  head_dim=16, max_position_embeddings=1024, attn_implementation=attn)
     torch.manual_seed(seed)
     return config, AutoModelForCausalLM.from_config(config)
 

@@ -29,6 +29,12 @@ PRESETS: dict[str, dict] = {
     "llama-3-8b": dict(model_type="llama", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                        num_attention_heads=32, num_key_value_heads=8, vocab_size=128256,
                        max_position_embeddings=8192, tie_word_embeddings=False),
+    "qwen2.5-7b": dict(model_type="qwen2", hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                       num_attention_heads=28, num_key_value_heads=4, vocab_size=152064,
+                       max_position_embeddings=32768, tie_word_embeddings=False),
+    "qwen3-8b": dict(model_type="qwen3", hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
+                     num_attention_heads=32, num_key_value_heads=8, head_dim=128, vocab_size=151936,
+                     max_position_embeddings=40960, tie_word_embeddings=False),
     "smollm2-135m": dict(model_type="llama", hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                          num_attention_heads=9, num_key_value_heads=3, head_dim=64, vocab_size=49152,
                          max_position_embeddings=8192, tie_word_embeddings=True),
@@ -37,8 +43,9 @@ PRESETS: dict[str, dict] = {
 # Projections peft's "all-linear" adapts in a Llama-family layer (the output head is never adapted).
 LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # Architectures whose layers run the op sequence tunewright.cost.activations counts (RMSNorm, RoPE, gated
-# SiLU MLP, these seven projections); checked against saved tensors for llama and qwen2, mistral is the same code.
-SUPPORTED_TYPES = ("llama", "mistral", "qwen2")
+# SiLU MLP, these seven projections; Qwen3 adds q/k norms); checked against saved tensors for llama, qwen2 and
+# qwen3; mistral runs the same code as llama.
+SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 
 
 @dataclass
@@ -56,6 +63,7 @@ class ModelShape:
     n_params: int  # every parameter once (a tied head is counted once)
     n_embedding: int  # input embedding (+ output head when untied)
     linears: dict[str, tuple[int, int]] = field(default_factory=dict)  # per layer: name -> (in, out)
+    qk_norm: bool = False  # RMSNorm on q and k per head (Qwen3)
 
     @property
     def n_layer_linear(self) -> int:
@@ -98,7 +106,7 @@ def shape_from_hf_config(config, name: str) -> ModelShape:
         kv_heads=getattr(config, "num_key_value_heads", None) or heads,
         head_dim=getattr(config, "head_dim", None) or config.hidden_size // heads, vocab=config.vocab_size,
         tied_embeddings=head is not None and head.weight is emb, n_params=total, n_embedding=n_emb,
-        linears=linears,
+        linears=linears, qk_norm=hasattr(layer0.self_attn, "q_norm"),
     )
 
 

@@ -86,7 +86,8 @@ class ScenarioSpec(_Section):
 
 class CostSection(_Section):
     model: str | None = Field(None, description="Model for the estimate: a preset (llama-2-7b, tinyllama-1.1b, "
-                              "llama-2-70b, ...) or a folder with config.json; null uses model.name_or_path.")
+                              "llama-2-70b, qwen3-8b, ...) or a folder with config.json (Llama, Mistral, Qwen2, "
+                              "Qwen3); null uses model.name_or_path.")
     method: Literal["full", "lora", "dora", "qlora"] | None = Field(None, description="Fine-tuning method; null uses "
                                                                      "training.method.")
     gpu: str = Field("H100", description="Training GPU, by name in the hardware table (tunewright cost --gpu list).")
