@@ -285,7 +285,8 @@ def cost(ctx: typer.Context, config: ConfigOpt = None, set_: SetOpt = None,
     import json
 
     from tunewright.cost.estimate import estimate_scenarios
-    from tunewright.cost.render import fits_lines, fits_table, lifecycle_table, memory_table, scenario_plot, time_table
+    from tunewright.cost.render import (fits_lines, fits_table, lifecycle_table, memory_table, scenario_plot,
+                                        scenario_table, time_table)
 
     if gpu == "list":
         from tunewright.cost.hardware import load_hardware
@@ -307,6 +308,8 @@ def cost(ctx: typer.Context, config: ConfigOpt = None, set_: SetOpt = None,
         out.print(line, markup=False)
     out.print(fits_table(est))
     out.print(time_table(est))
+    if len(res["scenarios"]) > 1:
+        out.print(scenario_table(res["scenarios"]))
     out.print(lifecycle_table(res["scenarios"]))
     for note in est["lifecycle"]["notes"]:
         out.print(f"note: {note}", markup=False)

@@ -81,6 +81,29 @@ def lifecycle_table(results: list[dict]) -> Table:
     return t
 
 
+def scenario_rows(results: list[dict]) -> list[list[str]]:
+    """Per scenario: model, method, GPUs, memory per GPU, fits, hours per run."""
+    rows = []
+    for r in results:
+        e = r["estimate"]
+        s, m = e["setup"], e["memory"]
+        rows.append([r["name"], f"{e['model']['name']} ({e['model']['n_params'] / 1e9:.2f}B)", s["method"],
+                     f"{s['n_gpus']} x {e['gpu']} {s['strategy']}", f"{m['total_bytes'] / GIB:.1f}",
+                     "yes" if m["fits_gpu"] else f"no: {m['smallest_change']}",
+                     span_text(e["time"]["run_hours"], _hours)])
+    return rows
+
+
+SCENARIO_HEADER = ["scenario", "model", "method", "GPUs", "GiB per GPU", "fits", "hours per run"]
+
+
+def scenario_table(results: list[dict]) -> Table:
+    t = Table(*SCENARIO_HEADER, title="Scenarios")
+    for row in scenario_rows(results):
+        t.add_row(*(escape(c) for c in row))
+    return t
+
+
 def scenario_plot(results: list[dict]) -> str:
     """Stacked bars of expected cost by category, one bar per scenario, total low-high as an error bar."""
     from tunewright.reporting.plots import _png, plt
@@ -145,6 +168,8 @@ def cost_html(cost: dict | None) -> list[str]:
         "<h2>Cost (estimate)</h2>",
         f"<p>GPU prices as of <b>{e(est['prices_as_of'])}</b>; every figure is expected [low - high], USD.</p>",
         f"<table><tr><th>category</th>{head}</tr>{rows}</table>",
+        "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in SCENARIO_HEADER) + "</tr>" + "".join(
+            "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in scenario_rows(results)) + "</table>",
         f'<img alt="lifecycle cost" src="data:image/png;base64,{scenario_plot(results)}">',
         f"<h3>GPU memory per GPU on {e(est['gpu'])}</h3><table><tr><th>category</th><th>GiB</th></tr>{mem}</table>",
         f'<img alt="memory breakdown" src="data:image/png;base64,{memory_plot(est)}">',
