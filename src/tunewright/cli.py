@@ -348,6 +348,82 @@ from tunewright.cli_labeling import label as _label_cmd, review_app as _review_a
 
 app.command("label")(_label_cmd)
 app.add_typer(_review_app, name="review")
+cost_app = typer.Typer(help="Whole-project cost: GPU memory, time, compute, labeling, people, serving.")
+app.add_typer(cost_app, name="cost")
+
+
+@cost_app.callback(invoke_without_command=True)
+def cost(ctx: typer.Context, config: ConfigOpt = None, set_: SetOpt = None,
+         model: Annotated[Optional[str], typer.Option("--model", help="Preset (llama-2-7b, tinyllama-1.1b, ...) or a folder with config.json.")] = None,
+         method: Annotated[Optional[str], typer.Option("--method", help="full, lora, dora or qlora.")] = None,
+         tokens: Annotated[Optional[int], typer.Option("--tokens", help="Training tokens per epoch.")] = None,
+         gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU name from the hardware table; 'list' lists them.")] = None,
+         seq: Annotated[Optional[int], typer.Option("--seq", help="Tokens per sequence.")] = None,
+         micro_batch: Annotated[Optional[int], typer.Option("--micro-batch", help="Sequences per GPU per step.")] = None,
+         checkpointing: Annotated[Optional[bool], typer.Option("--checkpointing/--no-checkpointing", help="Gradient checkpointing.")] = None,
+         n_gpus: Annotated[Optional[int], typer.Option("--n-gpus", help="GPUs per training run.")] = None,
+         strategy: Annotated[Optional[str], typer.Option("--strategy", help="single, ddp or fsdp.")] = None,
+         hardware: Annotated[Optional[Path], typer.Option("--hardware", help="Your GPU table (YAML), added to the shipped one.")] = None,
+         json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the estimate as JSON here.")] = None,
+         plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the scenario cost plot (PNG) here.")] = None):
+    """Estimate GPU memory (breakdown, fits per GPU), time and the whole project's cost, with scenarios."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import base64
+    import json
+
+    from tunewright.cost.estimate import estimate_scenarios
+    from tunewright.cost.render import (fits_lines, fits_table, lifecycle_table, memory_table, scenario_plot,
+                                        scenario_table, time_table)
+
+    if gpu == "list":
+        from tunewright.cost.hardware import load_hardware
+
+        table = _guard(load_hardware, hardware)
+        for g in sorted(table.gpus.values(), key=lambda g: g.memory_gib):
+            out.print(f"{g.name}: {g.memory_gib:g} GiB, {g.bf16_tflops:g} bf16 TFLOP/s, {g.bandwidth_gbs:g} GB/s, "
+                      f"${g.price_low:g}-{g.price_high:g}/h (prices as of {table.prices_as_of})")
+        return
+    flags = {"model": model, "method": method, "dataset_tokens": tokens, "gpu": gpu, "seq_tokens": seq,
+             "micro_batch": micro_batch, "gradient_checkpointing": checkpointing, "n_gpus": n_gpus,
+             "strategy": strategy, "hardware_file": str(hardware.resolve()) if hardware else None}
+    # strings JSON-quoted, so '--gpu 4090' stays a name rather than becoming the number 4090
+    cfg = _config(config, _overrides(set_) + [f"cost.{k}={json.dumps(v)}" for k, v in flags.items() if v is not None])
+    res = _guard(estimate_scenarios, cfg)
+    est = res["scenarios"][0]["estimate"]
+    out.print(memory_table(est))
+    for line in fits_lines(est):
+        out.print(line, markup=False)
+    out.print(fits_table(est))
+    out.print(time_table(est))
+    if len(res["scenarios"]) > 1:
+        out.print(scenario_table(res["scenarios"]))
+    out.print(lifecycle_table(res["scenarios"]))
+    for note in est["lifecycle"]["notes"]:
+        out.print(f"note: {note}", markup=False)
+    if json_out:
+        json_out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        out.print(f"wrote {json_out}")
+    if plot:
+        plot.write_bytes(base64.b64decode(scenario_plot(res["scenarios"])))
+        out.print(f"wrote {plot}")
+
+
+@cost_app.command("calibrate")
+def cost_calibrate(run: Annotated[Path, typer.Argument(help="A trained run directory.")],
+                   gpu: Annotated[Optional[str], typer.Option("--gpu", help="The GPU it trained on (needed for MFU).")] = None,
+                   config: ConfigOpt = None, set_: SetOpt = None):
+    """Record a run's measured throughput (MFU) and peak memory in the project's calibration file."""
+    from tunewright.cost.estimate import calibrate_run
+
+    cfg = _config(config, _overrides(set_), run)
+    res = _guard(calibrate_run, run, gpu, cfg)
+    e = res["entry"]
+    mfu = f"MFU {e['mfu']:.1%} on {e['gpu']}" if e["mfu"] is not None else "no MFU (CPU run or no --gpu)"
+    mem = f"; peak memory {e['memory_ratio']:.2f}x the estimate" if e["memory_ratio"] else ""
+    out.print(f"{e['method']}: {e['tokens_per_second']:,.1f} tokens/s, {mfu}{mem}")
+    out.print(f"calibration: {res['path']} ({res['runs']} run(s))")
+
 
 def main():  # pragma: no cover
     sys.exit(app())

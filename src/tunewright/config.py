@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tunewright.cost.settings import CostSection
+
 # The evals prompt (108 tokens) asks for chain of thought first; the demo trains direct answers with this
 # 47-token instruction instead, which also makes every training and evaluation sequence ~40% shorter.
 DEMO_SYSTEM_PROMPT = (
@@ -408,6 +410,8 @@ class Config(Section):
     stats: StatsSection = Field(default_factory=StatsSection, description="Confidence intervals.")
     labeling: LabelingSection = Field(default_factory=LabelingSection, description="Programmatic labeling.")
     review: ReviewSection = Field(default_factory=ReviewSection, description="Human review app and queue.")
+    cost: CostSection = Field(default_factory=CostSection, description="Whole-project cost: GPU memory, time, "
+                              "compute, labeling, people, serving (tunewright cost).")
 
     # Where the config came from; relative paths resolve against its folder. Not part of the YAML.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder relative paths resolve against.")
@@ -491,7 +495,7 @@ def _render_section(cls: type[BaseModel], values: dict, indent: str) -> list[str
     for fname, f in cls.model_fields.items():
         out.append(f"{indent}# {f.description}")
         sub = f.annotation
-        if isinstance(sub, type) and issubclass(sub, Section):
+        if isinstance(sub, type) and issubclass(sub, BaseModel):  # cost sections are BaseModels too
             out.append(f"{indent}{fname}:")
             out += _render_section(sub, values[fname], indent + "  ")
             continue

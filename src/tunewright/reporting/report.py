@@ -12,6 +12,7 @@ from tunewright.evaluation.forgetting import (forgetting_verdict, general_compar
 from tunewright.evaluation.stats import relative
 from tunewright.evaluation.tasks import make_task
 from tunewright.labeling.report import labeling_html, labeling_section
+from tunewright.cost.render import cost_html
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 from tunewright.reporting.audit_section import build_audit_section, render_audit_html
@@ -96,7 +97,15 @@ def build_report(run: Run) -> dict:
         "config": m["config"],
         "audit": build_audit_section(run.data_dir),
         "labeling": labeling_section(run),
+        "cost": _cost(cfg, m),
     }
+
+
+def _cost(cfg, manifest: dict) -> dict:
+    from tunewright.cost.render import report_cost_section
+
+    cfg.base_dir = Path(manifest.get("config_dir", Path.cwd()))  # relative paths as the run saw them
+    return report_cost_section(cfg)
 
 
 def _harness(run: Run) -> dict | None:
@@ -278,6 +287,7 @@ def render_html(run: Run, report: dict) -> str:
         f"<h2>Unparseable answers (base {t['unparseable']['base']}, tuned {t['unparseable']['tuned']})</h2>",
         _table([[r["source"], r["output"]] for r in fails] or [["(none)", ""]], ["source", "output"]),
         *labeling_html(report.get("labeling"), _table),
+        *cost_html(report.get("cost")),
         "<h2>Stage timings (seconds)</h2>", _table(timings, ["stage", "seconds"]),
         "</body></html>",
     ]

@@ -1,0 +1,1 @@
+"""Cost: FLOPs, GPU memory, hardware and prices, time, and the whole project's lifecycle cost."""
