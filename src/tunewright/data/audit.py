@@ -15,9 +15,13 @@ import numpy as np
 
 from tunewright.assets import resolve_path
 from tunewright.config import Config
+from tunewright.data import dedup, leakage
 from tunewright.data.checks import CHECKS, CheckContext, Verdict
 from tunewright.project import write_json
 from tunewright.records import Example, ReadResult, read_files, write_jsonl
+
+
+CHECK_MODULES = (dedup, leakage)  # imported for their registrations: near_duplicate, leakage
 
 
 @dataclass
@@ -66,7 +70,8 @@ def run_checks(examples: list[Example], ctx: CheckContext, names: list[str]) -> 
 
 
 def audit_examples(
-    read: ReadResult, cfg: Config, tokenizer=None, checks: list[str] | None = None
+    read: ReadResult, cfg: Config, tokenizer=None, checks: list[str] | None = None,
+    test_examples: list[Example] | None = None,
 ) -> AuditResult:
     ctx = CheckContext(
         system_prompt=cfg.data.system_prompt,
@@ -74,6 +79,8 @@ def audit_examples(
         max_seq_tokens=cfg.audit.max_seq_tokens,
         drop_exact_duplicates=cfg.audit.drop_exact_duplicates,
         drop_conflicts=cfg.audit.drop_conflicts,
+        config=cfg,
+        test_examples=list(test_examples or []),
     )
     flagged = run_checks(read.examples, ctx, checks or cfg.audit.checks)
     clean, quarantine = [], []
@@ -96,6 +103,7 @@ def audit_examples(
         "quarantined": len(quarantine),
         "reasons": dict(reason_counts.most_common()),
         "token_lengths": length_stats([n for i, n in ctx.token_lengths.items() if i not in flagged]),
+        **ctx.report,
         "gate": {
             "passed": used_fraction >= cfg.audit.min_usable_fraction and len(clean) > 0,
             "used_fraction": round(used_fraction, 4),
@@ -114,7 +122,7 @@ def audit_data(cfg: Config, out_dir: Path, get_tokenizer: Callable[[], Any] | No
     train_read = read_inputs(cfg, cfg.data.train_files)
     test_read = read_inputs(cfg, cfg.data.test_files) if cfg.data.test_files else None
     tokenizer = get_tokenizer() if get_tokenizer else None
-    result = audit_examples(train_read, cfg, tokenizer)
+    result = audit_examples(train_read, cfg, tokenizer, test_examples=test_read.examples if test_read else None)
     if test_read is not None:
         test = audit_examples(test_read, cfg, tokenizer)
         result.test_clean = test.clean
