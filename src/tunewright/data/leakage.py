@@ -122,6 +122,7 @@ class LeakageCheck:
         report: dict = {"test_examples": len(test), "exact": 0, "near": 0, "contamination_ngram": n}
 
         exact_idx: set[int] = set()
+        near: dict[int, tuple[float, int]] = {}
         if test:
             test_inputs: dict[str, str] = {}
             for t in test:
@@ -135,7 +136,6 @@ class LeakageCheck:
             res = find_near_duplicates(train_inputs + test_list, params, total=len(train_inputs) + len(test_list),
                                        desc="train/test near-duplicates")
             n_train = len(train_inputs)
-            near: dict[int, tuple[float, int]] = {}
             for (a, b), j in zip(res.pairs.tolist(), res.jaccard.tolist()):
                 if a < n_train <= b and a not in exact_idx and j > near.get(a, (0.0, -1))[0]:
                     near[a] = (j, b - n_train)
@@ -150,6 +150,7 @@ class LeakageCheck:
         index = NgramIndex(items, n)
         counts, totals, first_item = index.overlaps([example_text(ex) for ex in examples])
         contaminated: dict[str, int] = {}
+        counts[list(exact_idx | set(near))] = 0  # a copy of a test example is reported as leakage, not twice
         for i in np.flatnonzero(counts > 0).tolist():
             it = items[first_item[i]]
             contaminated[it.collection] = contaminated.get(it.collection, 0) + 1
