@@ -117,6 +117,12 @@ def data_audit(config: ConfigOpt = None, run: RunOpt = None, set_: SetOpt = None
     out.print(f"input records {s['input_records']}, used {s['used']}, quarantined {s['quarantined']}")
     for reason, n in s["reasons"].items():
         out.print(f"  {reason}: {n}")
+    if nd := s.get("near_duplicates"):
+        out.print(f"near-duplicates: {nd['clusters']} clusters ({nd['flagged']} flagged), {nd['conflict_pairs']} "
+                  f"pairs with different answers; LSH {nd['bands']} bands x {nd['rows']} rows")
+    if lk := s.get("leakage"):
+        out.print(f"leakage: {lk['exact']} exact and {lk['near']} near copies of test inputs; {lk['contaminated']} "
+                  f"examples share a {lk['contamination_ngram']}-gram with evaluation text")
     out.print(f"token lengths: {s['token_lengths']}")
     out.print(f"run: {r.path}")
 

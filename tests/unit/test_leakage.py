@@ -106,3 +106,11 @@ def test_audit_json_has_leakage_counts(tmp_path):
     run_audit(tmp_path, [chat(s[0], "a")], [chat(s[1], "b")], [s[1]])
     summary = json.loads((tmp_path / "out" / "audit.json").read_text())
     assert summary["leakage"]["test_examples"] == 1 and summary["leakage"]["contamination_ngram"] == 13
+
+
+def test_replay_pool_overlap_with_general_eval_text_is_counted(tmp_path):
+    s = sentences(12, seed=11, words=30)
+    general = s[:5] + [s[0], s[6], s[1] + " and more", s[8]]  # lines 6 and 8 repeat reserved eval text
+    res = run_audit(tmp_path, [chat(s[10], "a")], [chat(s[11], "b")], general, "training.replay_fraction=0.2")
+    lk = res.summary["leakage"]
+    assert (lk["replay_pool"], lk["replay_overlapping_eval"]) == (4, 2)

@@ -105,6 +105,16 @@ class NgramIndex:
         return counts, np.bincount(rec, minlength=R), item
 
 
+def replay_overlap(cfg, n: int) -> dict:
+    """Replay paragraphs (general text past the eval reserve) that share an n-gram with the general suite's
+    evaluation text: a forgetting score measured on text the model was just trained on is flattering."""
+    from tunewright.training.mitigation import load_replay_texts
+
+    pool = load_replay_texts(cfg, 10**9)
+    counts, _, _ = NgramIndex(general_eval_texts(cfg), n).overlaps([normalize_text(t) for t in pool])
+    return {"replay_pool": len(pool), "replay_overlapping_eval": int((counts > 0).sum())}
+
+
 @register_check("leakage")
 class LeakageCheck:
     """Train examples that repeat a test input exactly or nearly, or share an n-gram with evaluation text."""
@@ -162,5 +172,7 @@ class LeakageCheck:
             collections[it.collection] = collections.get(it.collection, 0) + 1
         report.update({"contaminated": int((counts > 0).sum()), "contaminated_by": contaminated,
                        "eval_items": collections, "eval_items_too_short": index.too_short})
+        if cfg is not None and cfg.training.replay_fraction > 0 and cfg.general.enabled:
+            report.update(replay_overlap(cfg, n))
         ctx.report["leakage"] = report
         return out
