@@ -46,6 +46,7 @@ from tunewright.data.minhash import Shingler, words  # noqa: E402
 from tunewright.data.normalize import normalize_text  # noqa: E402
 
 THRESHOLD, NUM_PERM, NGRAM, FN_WEIGHT = 0.8, 128, 5, 0.95
+MEMORY_CHUNK = 20_000  # texts generated at a time in the memory run
 
 
 def rss_mb() -> float:
@@ -116,10 +117,19 @@ def arm_datasketch(texts: list[str], q) -> None:
 
 
 def arm_memory(n: int, q) -> None:
+    """Peak RSS of find_near_duplicates over n streamed texts, and of streaming the same texts alone (the
+    generator's own buffers), so the stage's share can be told apart."""
     before = reset_peak()
     t0 = time.perf_counter()
-    res = find_near_duplicates((normalize_text(t) for t in iter_texts(n, seed=1)), NearDupParams(), total=n)
-    q.put({"records": n, "seconds": time.perf_counter() - t0, "peak_rss_mb": rss_mb(), "rss_before_mb": before,
+    for _ in iter_texts(n, seed=1, chunk=MEMORY_CHUNK):
+        pass
+    gen_sec, gen_peak = time.perf_counter() - t0, rss_mb()
+    before = reset_peak()
+    t0 = time.perf_counter()
+    texts = (normalize_text(t) for t in iter_texts(n, seed=1, chunk=MEMORY_CHUNK))
+    res = find_near_duplicates(texts, NearDupParams(), total=n)
+    q.put({"records": n, "seconds_including_generation": time.perf_counter() - t0, "generation_seconds": gen_sec,
+           "peak_rss_mb": rss_mb(), "generator_alone_peak_rss_mb": gen_peak, "rss_before_mb": before,
            "confirmed_pairs": int(len(res.pairs)), "shingles": int(res.shingles.ids.size)})
 
 
@@ -156,7 +166,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--memory-records", type=int, default=0)
+    ap.add_argument("--memory-only", action="store_true", help="only the memory run; merged into today's results")
     args = ap.parse_args()
+    if args.memory_only:
+        out = Path(__file__).parent / f"results-{dt.date.today().isoformat()}.json"
+        result = json.loads(out.read_text())
+        result["memory"] = in_process(arm_memory, args.memory_records)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print("memory", result["memory"])
+        return
     data = generate(args.records, seed=0)
     texts = [normalize_text(t) for t in data.texts]
     tw = in_process(arm_tunewright, texts)

@@ -78,7 +78,7 @@ def test_lsh_parameters_match_datasketch(t, weights):
 
 
 def test_planted_near_duplicates_found_with_high_recall_and_full_precision():
-    texts = planted_corpus(400, 300, seed=2)
+    texts = planted_corpus(250, 200, seed=2)
     truth = brute_force_pairs(texts, 0.8)
     assert len(truth) > 100  # the plan produces plenty of positives
     res = find_near_duplicates(texts, NearDupParams(threshold=0.8))

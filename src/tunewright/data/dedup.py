@@ -31,7 +31,7 @@ class NearDupParams:
     num_perm: int = 128
     ngram: int = 5
     fn_weight: float = 0.95  # weight of false negatives in the (bands, rows) choice; false positives get 1 - it
-    batch_records: int = 8192
+    batch_records: int = 2048  # texts per numpy batch: ~20 MB of temporaries, as fast as larger batches
     max_bucket_pairs: int = 64
     seed: int = 0x7475_6E65
 
@@ -86,6 +86,7 @@ def find_near_duplicates(
             bar.update(len(batch))
     sh = Shingles.concat(sh_parts)
     keys = np.concatenate(key_parts, axis=1) if key_parts else np.zeros((bands, 0), np.uint64)
+    del sh_parts, key_parts  # the batches are copied into sh and keys; free them before pairing
     members = np.flatnonzero(sh.sizes() > 0)  # a text without words is no one's near-duplicate
     cand = bucket_pairs(keys, members, params.max_bucket_pairs)
     jac = exact_jaccard(sh, cand)

@@ -127,7 +127,7 @@ class Shingler:
     def _powers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """G**(i+1) and G**-(i+1) mod 2**64 for i < n (cached; grown when a longer batch arrives)."""
         if self._pw.size < n:
-            m = max(n, 2 * self._pw.size, 1 << 22)  # batches vary in size: grow with headroom
+            m = max(n, 2 * self._pw.size, 1 << 20)  # batches vary in size: grow with headroom
             with np.errstate(over="ignore"):
                 self._pw = np.cumprod(np.full(m, self.base, dtype=np.uint64))
                 self._ipw = np.cumprod(np.full(m, self.base_inv, dtype=np.uint64))
@@ -286,7 +286,7 @@ def gather(sh: Shingles, recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sh.ids[idx], owner
 
 
-def exact_jaccard(sh: Shingles, pairs: np.ndarray, batch: int = 200_000) -> np.ndarray:
+def exact_jaccard(sh: Shingles, pairs: np.ndarray, batch: int = 16_384) -> np.ndarray:
     """Exact Jaccard of the shingle sets of each pair (K,) float64, without a Python loop over pairs.
 
     For a batch of pairs, both members' ids are tagged with the pair number (pair << 32 | id); since each
