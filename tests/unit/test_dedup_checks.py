@@ -90,3 +90,14 @@ def test_keep_rule_longest_and_disabled(tmp_path):
 def test_normalize_text():
     assert normalize_text("  Ｆｕｌｌ\u00a0WIDTH\n\ttext  ") == "full width text"
     assert normalize_text("STRASSE Straße") == "strasse strasse"
+
+
+def test_normalized_views_follow_replaced_content():
+    from tunewright.data.normalize import normalized_answer, normalized_input
+    from tunewright.records import Example
+
+    ex = Example(prompt="Hello  World", completion="X")
+    assert (normalized_input(ex), normalized_answer(ex)) == ("hello world", "x")
+    ex.prompt, ex.completion = "Other", "Y"  # a curate step that rewrites content gets fresh views
+    assert (normalized_input(ex), normalized_answer(ex)) == ("other", "y")
+    assert "_tw_normalized" not in ex.to_json()

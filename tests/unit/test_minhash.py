@@ -106,3 +106,19 @@ def test_keep_rules():
     assert choose_kept(members, lengths, "first") == 2
     assert choose_kept(members, lengths, "longest") == 2  # ties go to the first
     assert choose_kept(members, lengths, "shortest") == 4
+
+
+def test_benchmark_ground_truth_is_the_brute_force_answer():
+    """benchmarks/data_audit/truth.py (prefix-filtered all-pairs join) finds exactly the brute-force pairs."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks" / "data_audit"))
+    from truth import all_pairs_above
+
+    texts = planted_corpus(200, 150, seed=3) + ["", "a b", "a b"]
+    for t in (0.5, 0.8):
+        pairs, jac = all_pairs_above(Shingler(5).shingles(texts), t)
+        want = brute_force_pairs(texts, t)
+        assert {tuple(p) for p in pairs.tolist()} == set(want)
+        assert np.allclose(jac, [want[tuple(p)] for p in pairs.tolist()])
