@@ -90,19 +90,25 @@ class NgramIndex:
         self.hashes = h[order]  # (G,) uint64
         self.owner = np.asarray(long_idx, dtype=np.int64)[rec[order]] if len(long_idx) else np.zeros(0, np.int64)
 
-    def overlaps(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def overlaps(self, texts: list[str], batch: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per text: number of its n-grams found in the index (R,), its n-gram count (R,), and the index of one
-        evaluation item it shares an n-gram with (R,), -1 when none. Texts shorter than n words never match."""
+        evaluation item it shares an n-gram with (R,), -1 when none. Texts shorter than n words never match.
+        Texts are hashed ``batch`` at a time, so memory stays flat however many there are."""
         R = len(texts)
-        h, rec = self.shingler.hashes64(texts)
-        if self.hashes.size == 0 or h.size == 0:
-            return np.zeros(R, np.int64), np.bincount(rec, minlength=R), np.full(R, -1, np.int64)
-        pos = np.minimum(np.searchsorted(self.hashes, h), self.hashes.size - 1)
-        hit = self.hashes[pos] == h
-        counts = np.bincount(rec[hit], minlength=R)
-        item = np.full(R, -1, np.int64)
-        item[rec[hit][::-1]] = self.owner[pos[hit]][::-1]  # the first shared n-gram's item
-        return counts, np.bincount(rec, minlength=R), item
+        counts, totals, item = np.zeros(R, np.int64), np.zeros(R, np.int64), np.full(R, -1, np.int64)
+        for s in range(0, R, batch):
+            h, rec = self.shingler.hashes64(texts[s : s + batch])
+            m = min(batch, R - s)
+            totals[s : s + m] = np.bincount(rec, minlength=m)
+            if self.hashes.size == 0 or h.size == 0:
+                continue
+            pos = np.minimum(np.searchsorted(self.hashes, h), self.hashes.size - 1)
+            hit = self.hashes[pos] == h
+            counts[s : s + m] = np.bincount(rec[hit], minlength=m)
+            first = np.full(m, -1, np.int64)
+            first[rec[hit][::-1]] = self.owner[pos[hit]][::-1]  # the first shared n-gram's item
+            item[s : s + m] = first
+        return counts, totals, item
 
 
 def replay_overlap(cfg, n: int) -> dict:
