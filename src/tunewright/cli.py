@@ -141,6 +141,12 @@ def _data_stage(config, run, set_, runs_dir, workers, curate: bool):
               f"flagged but kept {s.get('flagged_kept', 0)}")
     for reason, n in s["reasons"].items():
         out.print(f"  {reason}: {n}", highlight=False)
+    if nd := s.get("near_duplicates"):
+        out.print(f"near-duplicates: {nd['clusters']} clusters ({nd['flagged']} flagged), {nd['conflict_pairs']} "
+                  f"pairs with different answers; LSH {nd['bands']} bands x {nd['rows']} rows")
+    if lk := s.get("leakage"):
+        out.print(f"leakage: {lk['exact']} exact and {lk['near']} near copies of test inputs; {lk['contaminated']} "
+                  f"examples share a {lk['contamination_ngram']}-gram with evaluation text")
     out.print(f"token lengths: {s['token_lengths']}")
     if curate:
         out.print(f"curated: {s['curate']['examples']} examples, changes {s['curate']['changes']} -> "

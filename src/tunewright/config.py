@@ -162,12 +162,41 @@ class DataGateSection(Section):
         default_factory=lambda: {"near_duplicate": 0.05, "semantic_near_duplicate": 0.05, "exact_duplicate": 0.05,
                                  "label_issue": 0.05, "pii_*": 0.0},
         description="Reason (glob) -> share of input records above which the audit warns.")
+class NearDuplicateSection(Section):
+    enabled: bool = Field(True, description="Run near-duplicate detection (MinHash + LSH, confirmed by exact Jaccard).")
+    threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity of word n-gram sets at or above "
+                             "which two inputs are near-duplicates.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations per signature.")
+    ngram: int = Field(5, ge=1, description="Words per shingle.")
+    keep: Literal["first", "longest", "shortest"] = Field(
+        "first", description="Which member of a near-duplicate cluster is kept: first in input order, or the "
+        "longest/shortest input.")
+    lsh_false_negative_weight: float = Field(
+        0.95, gt=0, lt=1, description="Weight of missed pairs against extra candidates when LSH bands and rows are "
+        "derived from the threshold; candidates are confirmed by exact Jaccard, so misses cost more. 0.95 with "
+        "threshold 0.8 and 128 permutations gives 16 bands of 8 rows.")
+    drop: bool = Field(True, description="Quarantine every cluster member but the kept one (reason near_duplicate).")
+    drop_conflicts: bool = Field(
+        False, description="Quarantine both members of a near-duplicate pair whose answers differ (reason "
+        "near_duplicate_conflict). Off by default: inputs that differ in a name may rightly differ in the answer; "
+        "the pairs are always counted in audit.json.")
+
+
+class LeakageSection(Section):
+    enabled: bool = Field(True, description="Check train examples against the test files (exact and near-duplicate "
+                          "inputs) and against evaluation text (n-gram overlap).")
+    contamination_ngram: int = Field(13, ge=4, description="Words per n-gram for contamination with evaluation text.")
+    general_suite: bool = Field(True, description="Also check against the general suite's evaluation text "
+                                "(general.text_files' reserved lines, MMLU questions, general.tasks).")
+    drop: bool = Field(True, description="Quarantine train examples that leak into the test set or contain an "
+                       "evaluation n-gram (reasons leakage_exact, leakage_near, contamination_13gram).")
 
 
 class AuditSection(Section):
     checks: list[str] = Field(
         default_factory=lambda: ["schema", "format", "exact_duplicate", "conflicting_duplicate", "token_length",
-                                 "normalization", "quality", "language", "pii", "outdated", "label_noise"],
+                                 "near_duplicate", "leakage", "normalization", "quality", "language", "pii",
+                                 "outdated", "label_noise"],
         description="Registered checks to run, in order (tunewright.data.checks); add 'semantic_duplicate' for "
         "MiniLM embedding near-duplicates.",
     )
@@ -201,6 +230,10 @@ class AuditSection(Section):
     semantic: SemanticSection = Field(default_factory=SemanticSection, description="Semantic near-duplicates (MiniLM).")
     sufficiency: SufficiencySection = Field(default_factory=SufficiencySection, description="Dataset size warnings.")
     gate: DataGateSection = Field(default_factory=DataGateSection, description="Data gate thresholds per reason.")
+    near_duplicates: NearDuplicateSection = Field(default_factory=NearDuplicateSection,
+                                                  description="Near-duplicate detection (also used by the split).")
+    leakage: LeakageSection = Field(default_factory=LeakageSection, description="Train/test leakage and "
+                                    "contamination with evaluation text.")
 
 
 class SplitSection(Section):

@@ -10,6 +10,7 @@ from pathlib import Path
 from tunewright.config import Config, config_to_dict
 from tunewright.data.audit import AuditResult, audit_data
 from tunewright.data.split import SplitResult, split_examples, write_split
+from tunewright.data.dedup import params_from_config
 from tunewright.models import ResolvedModel, load_adapter_model, load_model, load_tokenizer, resolve_model
 from tunewright.project import Run, create_run, file_sha256, register_run, write_json
 from tunewright.records import read_examples
@@ -108,7 +109,8 @@ def stage_split(cfg: Config, run: Run) -> SplitResult:
         if (run.data_dir / "test_curated.jsonl").exists():
             test_path = run.data_dir / "test_curated.jsonl"
         test = read_examples(test_path) if test_path.exists() else None
-        result = split_examples(clean, cfg.split, test)
+        nd = cfg.audit.near_duplicates
+        result = split_examples(clean, cfg.split, test, near_duplicates=params_from_config(nd) if nd.enabled else None)
         paths = write_split(result, run.data_dir)
         run.update_manifest(split=result.counts())
         run.record_artifact("split", *paths.values())

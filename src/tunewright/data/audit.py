@@ -26,7 +26,7 @@ from tunewright.project import write_json
 from tunewright.records import Example, ReadResult, read_files, write_jsonl
 
 # Modules whose import registers checks (STYLE.md #7); checks.py registers the first ones itself.
-CHECK_MODULES = ["format", "normalize", "quality", "pii", "outdated", "label_noise", "semantic"]
+CHECK_MODULES = ["format", "normalize", "quality", "pii", "outdated", "label_noise", "semantic", "dedup", "leakage"]
 for _m in CHECK_MODULES:
     importlib.import_module(f"tunewright.data.{_m}")
 
@@ -84,7 +84,7 @@ def is_dropped(v: Verdict, audit_cfg) -> bool:
     return not v.keep and not matches(v.reason, audit_cfg.keep_reasons)
 
 
-def make_context(cfg: Config, tokenizer=None) -> CheckContext:
+def make_context(cfg: Config, tokenizer=None, test_examples: list[Example] | None = None) -> CheckContext:
     return CheckContext(
         system_prompt=cfg.data.system_prompt,
         tokenizer=tokenizer,
@@ -94,6 +94,8 @@ def make_context(cfg: Config, tokenizer=None) -> CheckContext:
         audit=cfg.audit,
         labels=list(cfg.task.labels) if cfg.task.type == "classification" else [],
         workers=cfg.audit.workers,
+        config=cfg,
+        test_examples=list(test_examples or []),
     )
 
 
@@ -123,9 +125,10 @@ def quarantine_row(ex: Example, vs: list[Verdict], dropped: bool) -> dict[str, A
 
 
 def audit_examples(
-    read: ReadResult, cfg: Config, tokenizer=None, checks: list[str] | None = None
+    read: ReadResult, cfg: Config, tokenizer=None, checks: list[str] | None = None,
+    test_examples: list[Example] | None = None,
 ) -> AuditResult:
-    ctx = make_context(cfg, tokenizer)
+    ctx = make_context(cfg, tokenizer, test_examples)
     names = checks or cfg.audit.checks
     for n in names:
         CHECKS.lookup(n)  # unknown names fail before any work
@@ -168,6 +171,7 @@ def audit_examples(
         "length_histograms": length_histograms(lengths, dropped_idx),
         "check_seconds": seconds,
         "audit_seconds": round(time.perf_counter() - t0, 3),
+        **ctx.report,  # near_duplicates, leakage: counts for the gate and the report
     }
     if "label_noise" in ctx.artifacts:
         summary["label_noise"] = ctx.artifacts["label_noise"]
@@ -192,7 +196,7 @@ def audit_data(cfg: Config, out_dir: Path, get_tokenizer: Callable[[], Any] | No
     test_read = read_inputs(cfg, cfg.data.test_files) if cfg.data.test_files else None
     # only token_length needs the model's tokenizer; without it the audit loads nothing of the model
     tokenizer = get_tokenizer() if get_tokenizer and "token_length" in cfg.audit.checks else None
-    result = audit_examples(train_read, cfg, tokenizer)
+    result = audit_examples(train_read, cfg, tokenizer, test_examples=test_read.examples if test_read else None)
     if test_read is not None:
         test = audit_examples(test_read, cfg, tokenizer)
         result.test_clean = test.clean

@@ -11,7 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tunewright.records import Example, content_hash
+from tunewright.data.keys import normalized_answer, normalized_example_key, normalized_input_key
+from tunewright.records import Example
 from tunewright.registry import Registry
 
 
@@ -48,6 +49,9 @@ class CheckContext:
 
             self.audit = AuditSection()
         return self.audit
+    config: Any = None  # the whole Config, for checks with their own section (near_duplicate, leakage)
+    test_examples: list[Example] = field(default_factory=list)  # held-out test files, for leakage
+    report: dict[str, Any] = field(default_factory=dict)  # check name -> counts merged into audit.json
 
 
 class Check(Protocol):
@@ -70,8 +74,9 @@ def register_check(name: str):
 
 
 def duplicate_key(ex: Example, system_prompt: str | None) -> str:
-    """Identity of the example as it will be trained: the chat after the system prompt is applied."""
-    return content_hash(ex.to_chat(system_prompt))
+    """Identity of the example as it will be trained: the chat after the system prompt is applied, each turn
+    normalized (NFKC, whitespace, case), so copies that differ only in spacing or Unicode form are caught."""
+    return normalized_example_key(ex, system_prompt)
 
 
 @register_check("schema")
@@ -100,7 +105,7 @@ class SchemaCheck:
 
 @register_check("exact_duplicate")
 class ExactDuplicateCheck:
-    """The same example again (after the configured system prompt): the first copy is kept."""
+    """The same example again (after the configured system prompt and normalization): the first copy is kept."""
 
     def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
         first: dict[str, Example] = {}
@@ -117,15 +122,16 @@ class ExactDuplicateCheck:
 
 @register_check("conflicting_duplicate")
 class ConflictingDuplicateCheck:
-    """The same input with different answers: nobody knows which is right, so every member is flagged."""
+    """The same input with different answers (both compared after normalization): nobody knows which is
+    right, so every member is flagged."""
 
     def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
         groups: dict[str, list[int]] = defaultdict(list)
         for i, ex in enumerate(examples):
-            groups[ex.input_key()].append(i)
+            groups[normalized_input_key(ex)].append(i)
         out = []
         for members in groups.values():
-            answers = {examples[i].answer().strip() for i in members}
+            answers = {normalized_answer(examples[i]) for i in members}
             if len(answers) < 2:
                 continue
             where = ", ".join(examples[i].source for i in members[:5])

@@ -13,6 +13,9 @@ import re
 import unicodedata
 
 from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.keys import normalize_text  # re-exported: the comparison key (NFKC, whitespace, casefold)
+
+__all__ = ["normalize_text", "fix_text", "text_issues", "normalize_example", "example_texts", "NormalizationCheck"]
 from tunewright.records import Example
 
 _WS = re.compile(r"\s+")
@@ -29,9 +32,6 @@ _LEADING_BLANK = re.compile(r"[ \t]*\n")  # blank lines before the text (first-l
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
-def normalize_text(s: str) -> str:
-    """Comparison key: NFKC, whitespace runs collapsed to one space, trimmed, casefolded."""
-    return _WS.sub(" ", unicodedata.normalize("NFKC", s)).strip().casefold()
 
 
 def _has_mojibake(s: str) -> bool:

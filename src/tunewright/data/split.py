@@ -1,7 +1,9 @@
-"""Deterministic train/validation/test split that never lets one input straddle two splits.
+"""Deterministic train/validation/test split that never lets one input, or two near-duplicate inputs,
+straddle two splits.
 
-Examples are grouped by their input (so exact duplicates and conflicting copies share a group); the groups,
-in a seeded random order, fill test, then validation, then train.
+Examples are grouped by near-duplicate cluster of their normalized input (data/dedup.py), so exact
+duplicates, conflicting copies and near-duplicates share a group; the groups, in a seeded random order, fill
+test, then validation, then train. A test example with a near-twin in train would be leakage.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunewright.config import SplitSection
+from tunewright.data.dedup import NearDupParams, cluster_inputs
+from tunewright.data.keys import normalized_input_key
 from tunewright.records import Example, write_jsonl
 
 
@@ -25,10 +29,28 @@ class SplitResult:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
 
 
-def split_examples(examples: list[Example], cfg: SplitSection, test: list[Example] | None = None) -> SplitResult:
+def group_keys(examples: list[Example], near_duplicates: NearDupParams | None) -> list[str]:
+    """One key per example; examples that must share a split share a key. The key of a near-duplicate cluster
+    is its smallest member input key, so it depends on content only, never on input order."""
+    keys = [normalized_input_key(ex) for ex in examples]
+    if near_duplicates is None or not examples:
+        return keys
+    labels = cluster_inputs(examples, near_duplicates, desc="split: near-duplicate clusters").example_labels
+    smallest: dict[int, str] = {}
+    for lab, k in zip(labels.tolist(), keys):
+        if lab not in smallest or k < smallest[lab]:
+            smallest[lab] = k
+    return [smallest[lab] for lab in labels.tolist()]
+
+
+def split_examples(
+    examples: list[Example], cfg: SplitSection, test: list[Example] | None = None,
+    near_duplicates: NearDupParams | None = NearDupParams(),
+) -> SplitResult:
+    """``near_duplicates=None`` groups by exact normalized input only."""
     groups: dict[str, list[Example]] = defaultdict(list)
-    for ex in examples:
-        groups[ex.input_key()].append(ex)
+    for ex, key in zip(examples, group_keys(examples, near_duplicates)):
+        groups[key].append(ex)
     keys = sorted(groups)  # sorted first so the seeded shuffle does not depend on input order
     random.Random(cfg.seed).shuffle(keys)
     n = len(examples)

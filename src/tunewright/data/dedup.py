@@ -1,0 +1,210 @@
+"""Near-duplicate detection: MinHash + LSH candidates, confirmed by exact Jaccard, clustered by union-find.
+
+``find_near_duplicates`` is the engine (used by the near_duplicate check, the leakage check and the split);
+the check decides what to keep. Texts stream through in batches: memory holds each record's unique 32-bit
+shingle ids (for the exact confirmation) and its band keys, never its signature or its text.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from tqdm.auto import tqdm
+
+from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.minhash import (MinHasher, Shingler, Shingles, band_keys, batched, bucket_pairs, exact_jaccard,
+                                     optimal_bands)
+from tunewright.data.keys import normalized_answer, normalized_input
+from tunewright.records import Example
+
+PROGRESS_MIN_RECORDS = 20_000  # below this the whole stage takes about a second: no bar
+
+
+@dataclass(frozen=True)
+class NearDupParams:
+    threshold: float = 0.8
+    num_perm: int = 128
+    ngram: int = 5
+    fn_weight: float = 0.95  # weight of false negatives in the (bands, rows) choice; false positives get 1 - it
+    batch_records: int = 2048  # texts per numpy batch: ~20 MB of temporaries, as fast as larger batches
+    max_bucket_pairs: int = 64
+    seed: int = 0x7475_6E65
+
+    def bands_rows(self) -> tuple[int, int]:
+        return optimal_bands(self.threshold, self.num_perm, 1.0 - self.fn_weight, self.fn_weight)
+
+
+@dataclass
+class NearDupResult:
+    pairs: np.ndarray  # (K, 2) int64, i < j, confirmed: exact Jaccard >= threshold
+    jaccard: np.ndarray  # (K,) float64
+    labels: np.ndarray  # (R,) int64 cluster id per record; singletons have their own id
+    shingles: Shingles
+    candidates: int = 0  # LSH candidate pairs before confirmation
+    bands: int = 0
+    rows: int = 0
+    stats: dict = field(default_factory=dict)
+
+    def clusters(self) -> list[np.ndarray]:
+        """Members (sorted indices) of every cluster with more than one record."""
+        order = np.argsort(self.labels, kind="stable")
+        lab = self.labels[order]
+        cuts = np.flatnonzero(np.diff(lab)) + 1
+        return [g for g in np.split(order, cuts) if g.size > 1]
+
+
+def union_find_labels(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Connected components of the pair graph (what a union-find over the pairs yields), done by scipy."""
+    if len(pairs) == 0:
+        return np.arange(n, dtype=np.int64)
+    g = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(g, directed=False)[1].astype(np.int64)
+
+
+def find_near_duplicates(
+    texts: Iterable[str], params: NearDupParams = NearDupParams(), total: int | None = None, desc: str = "near-duplicates"
+) -> NearDupResult:
+    """Every pair of ``texts`` (already normalized) whose word n-gram sets have Jaccard >= threshold, found
+    with high probability (see minhash.py for the S-curve), and the clusters they form."""
+    bands, rows = params.bands_rows()
+    shingler = Shingler(params.ngram, params.seed)
+    hasher = MinHasher(params.num_perm, params.seed)
+    sh_parts: list[Shingles] = []
+    key_parts: list[np.ndarray] = []
+    show = total is not None and total >= PROGRESS_MIN_RECORDS
+    with tqdm(total=total, desc=desc, unit="rec", disable=not show, file=sys.stderr) as bar:
+        for batch in batched(texts, params.batch_records):
+            sh = shingler.shingles(batch)
+            sig = hasher.signatures(sh)  # (P, B) uint32, dropped after banding
+            key_parts.append(band_keys(sig, bands, rows, params.seed))
+            sh_parts.append(sh)
+            bar.update(len(batch))
+    sh = Shingles.concat(sh_parts)
+    keys = np.concatenate(key_parts, axis=1) if key_parts else np.zeros((bands, 0), np.uint64)
+    del sh_parts, key_parts  # the batches are copied into sh and keys; free them before pairing
+    members = np.flatnonzero(sh.sizes() > 0)  # a text without words is no one's near-duplicate
+    cand = bucket_pairs(keys, members, params.max_bucket_pairs)
+    jac = exact_jaccard(sh, cand)
+    ok = jac >= params.threshold
+    pairs, jac = cand[ok], jac[ok]
+    labels = union_find_labels(len(sh), pairs)
+    return NearDupResult(pairs, jac, labels, sh, candidates=len(cand), bands=bands, rows=rows,
+                         stats={"records": len(sh), "shingles": int(sh.ids.size)})
+
+
+KEEP_RULES = ("first", "longest", "shortest")
+
+
+def choose_kept(members: np.ndarray, lengths: np.ndarray, rule: str) -> int:
+    """The member a cluster keeps: the first in input order, or the longest/shortest (ties: the first)."""
+    if rule == "first":
+        return int(members.min())
+    ms = np.sort(members)
+    ln = lengths[ms]
+    return int(ms[np.argmax(ln)] if rule == "longest" else ms[np.argmin(ln)])
+
+
+def pair_jaccard(sh: Shingles, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.size == 0:
+        return np.zeros(0)
+    return exact_jaccard(sh, np.stack([a, b], axis=1).astype(np.int64))
+
+
+def params_from_config(section) -> NearDupParams:
+    """NearDupParams from an ``audit.near_duplicates`` config section."""
+    return NearDupParams(threshold=section.threshold, num_perm=section.num_perm, ngram=section.ngram,
+                         fn_weight=section.lsh_false_negative_weight)
+
+
+@dataclass
+class InputClusters:
+    """Near-duplicate clusters over examples' normalized inputs. Copies of one input are collapsed to their
+    first occurrence (the representative) before hashing: exact copies belong to the exact-duplicate checks."""
+
+    rep: np.ndarray  # (U,) example index of each distinct input
+    result: NearDupResult  # over the U distinct inputs
+    example_labels: np.ndarray  # (N,) cluster id per example; copies share their representative's
+
+
+def cluster_inputs(examples: list[Example], params: NearDupParams, desc: str = "near-duplicates") -> InputClusters:
+    first_of: dict[str, int] = {}
+    rep_of = np.empty(len(examples), dtype=np.int64)  # example -> position among distinct inputs
+    rep: list[int] = []
+    texts: list[str] = []
+    for i, ex in enumerate(examples):
+        t = normalized_input(ex)
+        u = first_of.get(t)
+        if u is None:
+            u = first_of[t] = len(rep)
+            rep.append(i)
+            texts.append(t)
+        rep_of[i] = u
+    res = find_near_duplicates(texts, params, total=len(texts), desc=desc)
+    return InputClusters(np.array(rep, dtype=np.int64), res, res.labels[rep_of] if len(examples) else rep_of)
+
+
+def _snippet(ex: Example, n: int = 200) -> str:
+    t = normalized_input(ex)
+    return t if len(t) <= n else t[:n] + "…"
+
+
+@register_check("near_duplicate")
+class NearDuplicateCheck:
+    """Inputs whose word 5-gram sets have Jaccard >= threshold with another input: one per cluster is kept by
+    the configured rule, the others are flagged near_duplicate; a confirmed pair whose answers differ flags
+    both members near_duplicate_conflict. Counts and a sample of clusters go to audit.json."""
+
+    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+        nd = ctx.config.audit.near_duplicates if ctx.config is not None else None
+        if nd is not None and not nd.enabled:
+            return []
+        params = params_from_config(nd) if nd is not None else NearDupParams()
+        keep_rule = nd.keep if nd is not None else "first"
+        drop, drop_conflicts = (nd.drop, nd.drop_conflicts) if nd is not None else (True, False)
+        ic = cluster_inputs(examples, params)
+        res, rep = ic.result, ic.rep
+        lengths = np.array([len(normalized_input(examples[i])) for i in rep], dtype=np.int64)
+        out: list[Verdict] = []
+        sample = []
+        clusters = res.clusters()
+        for members in clusters:
+            kept = choose_kept(members, lengths, keep_rule)
+            others = members[members != kept]
+            jac = pair_jaccard(res.shingles, others, np.full_like(others, kept))
+            kept_ex = examples[rep[kept]]
+            for o, j in zip(others.tolist(), jac.tolist()):
+                out.append(Verdict(int(rep[o]), not drop, "near_duplicate", round(j, 4),
+                                   f"cluster of {members.size}; kept {kept_ex.source} (rule '{keep_rule}'), "
+                                   f"Jaccard {j:.2f} to it"))
+            if len(sample) < 20:
+                sample.append({"kept": kept_ex.source, "members": [
+                    {"source": examples[rep[m]].source, "input": _snippet(examples[rep[m]])} for m in members[:5]]})
+        answers = [normalized_answer(examples[i]) for i in rep]
+        partners: dict[int, list[str]] = {}
+        best: dict[int, float] = {}
+        n_conflict_pairs = 0
+        for (a, b), j in zip(res.pairs.tolist(), res.jaccard.tolist()):
+            if answers[a] == answers[b]:
+                continue
+            n_conflict_pairs += 1
+            for x, y in ((a, b), (b, a)):
+                partners.setdefault(x, []).append(f"{examples[rep[y]].source} (Jaccard {j:.2f})")
+                best[x] = max(best.get(x, 0.0), j)
+        for x, ps in partners.items():
+            out.append(Verdict(int(rep[x]), not drop_conflicts, "near_duplicate_conflict", round(best[x], 4),
+                               f"near-duplicate input with a different answer: {', '.join(ps[:3])}"
+                               + (f" and {len(ps) - 3} more" if len(ps) > 3 else "")))
+        ctx.report["near_duplicates"] = {
+            "threshold": params.threshold, "num_perm": params.num_perm, "ngram": params.ngram,
+            "bands": res.bands, "rows": res.rows, "distinct_inputs": int(rep.size),
+            "candidate_pairs": res.candidates, "confirmed_pairs": int(len(res.pairs)),
+            "clusters": len(clusters), "in_clusters": int(sum(m.size for m in clusters)),
+            "flagged": int(sum(m.size - 1 for m in clusters)), "conflict_pairs": n_conflict_pairs,
+            "conflict_examples": len(partners), "keep_rule": keep_rule, "sample_clusters": sample,
+        }
+        return out

@@ -1,0 +1,184 @@
+"""Leakage and contamination: training examples that the evaluation has already seen.
+
+- Train vs the user's test files (``data.test_files``): the same normalized input (``leakage_exact``), or a
+  near-duplicate input by the near-duplicate engine's threshold (``leakage_near``). When there are no test
+  files the test split is carved from the audited data later, and the split keeps every near-duplicate
+  cluster in one split, so train and test cannot share one (data/split.py).
+- Train vs evaluation text: any word n-gram (13 by default, as in the GPT-3 contamination study) of the
+  example (input and answer) that also occurs in the domain test set or the general suite's evaluation text
+  (``contamination_13gram``). Evaluation items shorter than n words cannot be checked this way; they are
+  counted, not silently skipped.
+
+The counts go to audit.json under ``leakage`` for the gate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from tunewright.assets import resolve_path
+from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.dedup import NearDupParams, find_near_duplicates, params_from_config
+from tunewright.data.minhash import Shingler, words
+from tunewright.data.keys import normalize_text, normalized_answer, normalized_input
+from tunewright.records import Example
+
+
+@dataclass
+class EvalText:
+    collection: str  # "domain_test", "general_text", "mmlu", or a general task's name
+    source: str  # file:line
+    text: str
+
+
+def _jsonl_lines(path: str, limit: int):
+    with open(resolve_path(path), encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if n > limit:
+                break
+            if line.strip():
+                yield n, json.loads(line)
+
+
+def general_eval_texts(cfg) -> list[EvalText]:
+    """The general suite's evaluation text: the reserved lines of each text file, the MMLU questions in use,
+    and the items of the user's general tasks."""
+    g = cfg.general
+    out = []
+    for f in g.text_files:
+        for n, rec in _jsonl_lines(cfg.resolve(f), g.reserved_eval_lines):
+            t = rec.get(g.text_field) if isinstance(rec, dict) else None
+            if isinstance(t, str):
+                out.append(EvalText("general_text", f"{f}:{n}", t))
+    if g.mmlu_file:
+        for n, rec in _jsonl_lines(cfg.resolve(g.mmlu_file), g.mmlu_questions):
+            if isinstance(rec, dict) and isinstance(rec.get("question"), str):
+                out.append(EvalText("mmlu", f"{g.mmlu_file}:{n}", rec["question"]))
+    for spec in g.tasks:
+        for n, rec in _jsonl_lines(cfg.resolve(spec.file), spec.max_items):
+            if isinstance(rec, dict):
+                parts = [rec.get("question"), rec.get("prompt"), *(rec.get("choices") or [])]
+                out.append(EvalText(spec.name, f"{spec.file}:{n}", "\n".join(p for p in parts if isinstance(p, str))))
+    return out
+
+
+def example_text(ex: Example) -> str:
+    """What a model trained on the example sees (system prompt aside): its input and its answer."""
+    return normalized_input(ex) + "\n" + normalized_answer(ex)
+
+
+class NgramIndex:
+    """Sorted 64-bit hashes of every word n-gram of a set of evaluation texts, with the item each came from."""
+
+    def __init__(self, items: list[EvalText], n: int):
+        self.n = n
+        self.items = items
+        self.shingler = Shingler(ngram=n)
+        texts = [normalize_text(it.text) for it in items]
+        self.too_short: dict[str, int] = {}
+        long_idx = []
+        for k, (it, t) in enumerate(zip(items, texts)):
+            if len(words(t)) >= n:
+                long_idx.append(k)
+            else:
+                self.too_short[it.collection] = self.too_short.get(it.collection, 0) + 1
+        h, rec = self.shingler.hashes64([texts[k] for k in long_idx])
+        order = np.argsort(h, kind="stable")
+        self.hashes = h[order]  # (G,) uint64
+        self.owner = np.asarray(long_idx, dtype=np.int64)[rec[order]] if len(long_idx) else np.zeros(0, np.int64)
+
+    def overlaps(self, texts: list[str], batch: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per text: number of its n-grams found in the index (R,), its n-gram count (R,), and the index of one
+        evaluation item it shares an n-gram with (R,), -1 when none. Texts shorter than n words never match.
+        Texts are hashed ``batch`` at a time, so memory stays flat however many there are."""
+        R = len(texts)
+        counts, totals, item = np.zeros(R, np.int64), np.zeros(R, np.int64), np.full(R, -1, np.int64)
+        for s in range(0, R, batch):
+            h, rec = self.shingler.hashes64(texts[s : s + batch])
+            m = min(batch, R - s)
+            totals[s : s + m] = np.bincount(rec, minlength=m)
+            if self.hashes.size == 0 or h.size == 0:
+                continue
+            pos = np.minimum(np.searchsorted(self.hashes, h), self.hashes.size - 1)
+            hit = self.hashes[pos] == h
+            counts[s : s + m] = np.bincount(rec[hit], minlength=m)
+            first = np.full(m, -1, np.int64)
+            first[rec[hit][::-1]] = self.owner[pos[hit]][::-1]  # the first shared n-gram's item
+            item[s : s + m] = first
+        return counts, totals, item
+
+
+def replay_overlap(cfg, n: int) -> dict:
+    """Replay paragraphs (general text past the eval reserve) that share an n-gram with the general suite's
+    evaluation text: a forgetting score measured on text the model was just trained on is flattering."""
+    from tunewright.training.mitigation import load_replay_texts
+
+    pool = load_replay_texts(cfg, 10**9)
+    counts, _, _ = NgramIndex(general_eval_texts(cfg), n).overlaps([normalize_text(t) for t in pool])
+    return {"replay_pool": len(pool), "replay_overlapping_eval": int((counts > 0).sum())}
+
+
+@register_check("leakage")
+class LeakageCheck:
+    """Train examples that repeat a test input exactly or nearly, or share an n-gram with evaluation text."""
+
+    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+        cfg = ctx.config
+        lk = cfg.audit.leakage if cfg is not None else None
+        if lk is not None and not lk.enabled:
+            return []
+        drop = lk.drop if lk is not None else True
+        n = lk.contamination_ngram if lk is not None else 13
+        params = params_from_config(cfg.audit.near_duplicates) if cfg is not None else NearDupParams()
+        test = ctx.test_examples
+        out: list[Verdict] = []
+        report: dict = {"test_examples": len(test), "exact": 0, "near": 0, "contamination_ngram": n}
+
+        exact_idx: set[int] = set()
+        near: dict[int, tuple[float, int]] = {}
+        if test:
+            test_inputs: dict[str, str] = {}
+            for t in test:
+                test_inputs.setdefault(normalized_input(t), t.source)
+            train_inputs = [normalized_input(ex) for ex in examples]
+            for i, t in enumerate(train_inputs):
+                if t in test_inputs:
+                    exact_idx.add(i)
+                    out.append(Verdict(i, not drop, "leakage_exact", 1.0, f"same input as test example {test_inputs[t]}"))
+            test_list = list(test_inputs)
+            res = find_near_duplicates(train_inputs + test_list, params, total=len(train_inputs) + len(test_list),
+                                       desc="train/test near-duplicates")
+            n_train = len(train_inputs)
+            for (a, b), j in zip(res.pairs.tolist(), res.jaccard.tolist()):
+                if a < n_train <= b and a not in exact_idx and j > near.get(a, (0.0, -1))[0]:
+                    near[a] = (j, b - n_train)
+            for i, (j, k) in sorted(near.items()):
+                out.append(Verdict(i, not drop, "leakage_near", round(j, 4),
+                                   f"near-duplicate (Jaccard {j:.2f}) of test example {test_inputs[test_list[k]]}"))
+            report["exact"], report["near"] = len(exact_idx), len(near)
+
+        items = [EvalText("domain_test", t.source, example_text(t)) for t in test]
+        if cfg is not None and (lk is None or lk.general_suite) and cfg.general.enabled:
+            items += general_eval_texts(cfg)
+        index = NgramIndex(items, n)
+        counts, totals, first_item = index.overlaps([example_text(ex) for ex in examples])
+        contaminated: dict[str, int] = {}
+        counts[list(exact_idx | set(near))] = 0  # a copy of a test example is reported as leakage, not twice
+        for i in np.flatnonzero(counts > 0).tolist():
+            it = items[first_item[i]]
+            contaminated[it.collection] = contaminated.get(it.collection, 0) + 1
+            out.append(Verdict(i, not drop, "contamination_13gram", round(float(counts[i] / max(totals[i], 1)), 4),
+                               f"{counts[i]} of its {totals[i]} word {n}-grams occur in evaluation text, e.g. "
+                               f"{it.collection} {it.source}"))
+        collections: dict[str, int] = {}
+        for it in items:
+            collections[it.collection] = collections.get(it.collection, 0) + 1
+        report.update({"contaminated": int((counts > 0).sum()), "contaminated_by": contaminated,
+                       "eval_items": collections, "eval_items_too_short": index.too_short})
+        if cfg is not None and cfg.training.replay_fraction > 0 and cfg.general.enabled:
+            report.update(replay_overlap(cfg, n))
+        ctx.report["leakage"] = report
+        return out
