@@ -69,6 +69,7 @@ class AnchorPenalty:
         self.params = params
         self.anchors = {n: p.detach().clone() for n, p in params.items()}
         self.weights = weights
+        self.last = 0.0  # the value at the latest step, for the loss log
 
     def __call__(self) -> torch.Tensor:
         total = None
@@ -78,7 +79,9 @@ class AnchorPenalty:
                 d = d * self.weights[n]
             s = d.sum()
             total = s if total is None else total + s
-        return self.lam * total
+        value = self.lam * total
+        self.last = float(value.detach())
+        return value
 
 
 def trainable_named(model) -> dict[str, torch.nn.Parameter]:

@@ -97,7 +97,8 @@ def _precision_flags(precision: str) -> dict:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
-def _loss_logger(run: Run, curve: list[dict]):
+def _loss_logger(run: Run, curve: list[dict], penalties=()):
+    """Logs the loss curve; with EWC/L2-SP the logged loss includes the penalty, logged beside it too."""
     from transformers import TrainerCallback
 
     class LossLogger(TrainerCallback):
@@ -105,6 +106,8 @@ def _loss_logger(run: Run, curve: list[dict]):
             if logs and "loss" in logs and state.is_world_process_zero:
                 row = {"stage": "train", "step": state.global_step, "epoch": round(state.epoch or 0, 4),
                        "loss": float(logs["loss"]), "learning_rate": float(logs.get("learning_rate", 0.0))}
+                if penalties:
+                    row["penalty"] = sum(p.last for p in penalties)
                 curve.append(row)
                 run.log_metric(row)
 
@@ -258,7 +261,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
     stopper = signal_callback(reason)
     trainer = _trainer_class()(
         model=peft_model, args=args, train_dataset=ds, data_collator=collator, penalties=penalties, counter=counter,
-        callbacks=[_loss_logger(run, curve), checkpoint_callback(counter, reason), finite_gradients_callback(),
+        callbacks=[_loss_logger(run, curve, penalties), checkpoint_callback(counter, reason), finite_gradients_callback(),
                    stopper],
     )
     if torch.cuda.is_available():
