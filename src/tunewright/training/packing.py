@@ -40,14 +40,12 @@ def varlen_sdpa_attention(module, query, key, value, attention_mask, dropout: fl
 
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
-    groups = getattr(module, "num_key_value_groups", 1)
-    if groups > 1:  # GQA: repeat kv heads, (1, Hkv, T, D) -> (1, H, T, D)
-        key = key.repeat_interleave(groups, dim=1)
-        value = value.repeat_interleave(groups, dim=1)
+    # GQA without copying kv heads: SDPA maps each query head to its kv head itself (enable_gqa)
+    gqa = {"enable_gqa": True} if getattr(module, "num_key_value_groups", 1) > 1 else {}
     bounds = cu.tolist()
     outs = [
         F.scaled_dot_product_attention(query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], is_causal=True,
-                                       dropout_p=dropout if module.training else 0.0, scale=scaling)
+                                       dropout_p=dropout if module.training else 0.0, scale=scaling, **gqa)
         for s, e in zip(bounds[:-1], bounds[1:])
     ]
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
