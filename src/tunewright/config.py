@@ -222,6 +222,9 @@ class AuditSection(Section):
     drop_reasons: list[str] = Field(default_factory=list, description="Reasons (globs) that always quarantine, "
                                     "overriding keep_reasons.")
     workers: int = Field(1, ge=1, description="Processes for the per-example checks.")
+    batch_records: int = Field(
+        20_000, ge=100, description="Examples per batch: the audit streams its input in batches of this many, so "
+        "memory holds one batch plus compact per-example keys, not the dataset.")
     normalize: NormalizeSection = Field(default_factory=NormalizeSection, description="Text normalization.")
     quality: QualitySection = Field(default_factory=QualitySection, description="Quality heuristics for SFT pairs.")
     pii: PiiSection = Field(default_factory=PiiSection, description="Personal data detection and redaction.")

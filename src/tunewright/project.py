@@ -20,20 +20,28 @@ from typing import Any, Iterator
 PACKAGES = ["tunewright", "torch", "transformers", "peft", "accelerate", "datasets", "safetensors", "gguf", "pydantic"]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+@contextmanager
+def atomic_file(path: Path, mode: str = "wb") -> Iterator[Any]:
+    """A file to write in steps, at a temporary name in the same folder, renamed into place when the block
+    ends without an exception: a crash never leaves half a file, and a failed block leaves the old one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    with atomic_file(path, "wb") as f:
+        f.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

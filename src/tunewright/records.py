@@ -13,7 +13,8 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 ROLES = {"system", "user", "assistant"}
 # A record over 10 MiB is no training example (a dumped document, a base64 blob): quarantined, not parsed.
@@ -179,34 +180,39 @@ def example_from_record(rec: Any, source: str) -> Example:
 
 
 def iter_jsonl(path: Path, display: str) -> Iterator[tuple[int, Example | Rejected]]:
-    """Yield (line number, Example or Rejected) for each line; blank lines at the very end are ignored."""
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    while lines and not lines[-1].strip():
-        lines.pop()  # trailing newline(s) at end of file are not records
-    for n, bline in enumerate(lines, start=1):
-        src = f"{display}:{n}"
-        excerpt = bline[:200].decode("utf-8", errors="replace")
-        if len(bline) > MAX_RECORD_BYTES:
-            yield n, Rejected(src, "record_too_large", f"{len(bline):,} bytes > {MAX_RECORD_BYTES:,}", excerpt)
-            continue
-        try:
-            line = bline.decode("utf-8")
-        except UnicodeDecodeError as e:
-            yield n, Rejected(src, "invalid_utf8", f"byte {e.start}: {e.reason}", excerpt)
-            continue
-        if not line.strip():
-            yield n, Rejected(src, "empty_line", "blank line between records", "")
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield n, Rejected(src, "bad_json", f"column {e.colno}: {e.msg}", excerpt)
-            continue
-        try:
-            yield n, example_from_record(rec, src)
-        except ValueError as e:
-            yield n, Rejected(src, "bad_record", str(e), excerpt)
+    """Yield (line number, Example or Rejected) for each line; blank lines at the very end are ignored.
+
+    The file is read line by line, so memory holds one record at a time however large the file is."""
+    blanks: list[int] = []  # blank lines seen since the last record: rejected only if a record follows
+    with open(path, "rb") as fh:
+        for n, bline in enumerate(fh, start=1):
+            if bline.endswith(b"\n"):
+                bline = bline[:-1]
+            if not bline.strip():
+                blanks.append(n)
+                continue
+            for b in blanks:
+                yield b, Rejected(f"{display}:{b}", "empty_line", "blank line between records", "")
+            blanks.clear()
+            yield n, parse_jsonl_line(bline, f"{display}:{n}")
+
+
+def parse_jsonl_line(bline: bytes, src: str) -> Example | Rejected:
+    excerpt = bline[:200].decode("utf-8", errors="replace")
+    if len(bline) > MAX_RECORD_BYTES:
+        return Rejected(src, "record_too_large", f"{len(bline):,} bytes > {MAX_RECORD_BYTES:,}", excerpt)
+    try:
+        line = bline.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Rejected(src, "invalid_utf8", f"byte {e.start}: {e.reason}", excerpt)
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as e:
+        return Rejected(src, "bad_json", f"column {e.colno}: {e.msg}", excerpt)
+    try:
+        return example_from_record(rec, src)
+    except ValueError as e:
+        return Rejected(src, "bad_record", str(e), excerpt)
 
 
 def iter_csv(path: Path, display: str, prompt_column: str, completion_column: str) -> Iterator[tuple[int, Example | Rejected]]:
@@ -253,7 +259,7 @@ def iter_csv(path: Path, display: str, prompt_column: str, completion_column: st
         yield n, Example(prompt=p, completion=c, meta=meta, source=src)
 
 
-def read_files(
+def iter_files(
     paths: Iterable[str | Path],
     *,
     format: str = "auto",
@@ -261,9 +267,11 @@ def read_files(
     completion_column: str = "completion",
     max_records: int | None = None,
     display_names: dict[str, str] | None = None,
-) -> ReadResult:
-    """Read every file into Examples; bad lines go to ``rejected``. Raise NoUsableRecords for a file with none."""
-    result = ReadResult()
+) -> Iterator[Example | Rejected]:
+    """Every record of every file in order, as an Example or a Rejected; raise NoUsableRecords for a file
+    with no usable record (after its records have been yielded) or when no file has one."""
+    used = 0
+    rejected_any: list[Rejected] = []
     for p in paths:
         path = Path(p)
         display = (display_names or {}).get(str(p), str(p))
@@ -274,25 +282,35 @@ def read_files(
             fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
         why = binary_reason(path)
         if why:  # one record stands for the whole file: counted, quarantined, never parsed
-            result.input_records += 1
-            result.rejected.append(Rejected(f"{display}:1", "binary_file", why))
+            r = Rejected(f"{display}:1", "binary_file", why)
+            rejected_any.append(r)
+            yield r
             continue
         it = iter_csv(path, display, prompt_column, completion_column) if fmt == "csv" else iter_jsonl(path, display)
-        used_before, rej_before = len(result.examples), len(result.rejected)
+        used_before, first_rejected = used, []
         for _, item in it:
-            if max_records is not None and len(result.examples) >= max_records:
+            if max_records is not None and used >= max_records:
                 break
-            result.input_records += 1
             if isinstance(item, Example):
-                result.examples.append(item)
-            else:
-                result.rejected.append(item)
-        if len(result.examples) == used_before and (max_records is None or used_before < max_records):
-            reasons = [f"  {r.source}: {r.reason}: {r.detail}" for r in result.rejected[rej_before : rej_before + 5]]
+                used += 1
+            elif len(first_rejected) < 5:
+                first_rejected.append(item)
+            yield item
+        rejected_any += first_rejected[: 5 - len(rejected_any)]
+        if used == used_before and (max_records is None or used_before < max_records):
+            reasons = [f"  {r.source}: {r.reason}: {r.detail}" for r in first_rejected]
             raise NoUsableRecords(f"{display}: no usable record\n" + "\n".join(reasons or ["  (file is empty)"]))
-    if not result.examples and result.rejected:
+    if not used and rejected_any:
         raise NoUsableRecords("no usable record in any file\n" + "\n".join(
-            f"  {r.source}: {r.reason}: {r.detail}" for r in result.rejected[:5]))
+            f"  {r.source}: {r.reason}: {r.detail}" for r in rejected_any[:5]))
+
+
+def read_files(paths: Iterable[str | Path], **kw: Any) -> ReadResult:
+    """Read every file into Examples; bad lines go to ``rejected`` (see :func:`iter_files`)."""
+    result = ReadResult()
+    for item in iter_files(paths, **kw):
+        result.input_records += 1
+        (result.examples if isinstance(item, Example) else result.rejected).append(item)
     return result
 
 
@@ -318,6 +336,33 @@ def write_jsonl(path: Path, rows: Iterable[Any]) -> int:
         lines.append(json.dumps(d, ensure_ascii=False))
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
     return len(lines)
+
+
+@contextmanager
+def jsonl_writer(path: Path) -> Iterator[Callable[[Any], None]]:
+    """``with jsonl_writer(p) as write: write(row)``: rows (Examples, Rejecteds or dicts) streamed to an
+    atomic JSONL file (see :func:`tunewright.project.atomic_file`)."""
+    from tunewright.project import atomic_file
+
+    with atomic_file(path, "w") as f:
+        def write(r: Any) -> None:
+            f.write(json.dumps(r.to_json() if hasattr(r, "to_json") else r, ensure_ascii=False) + "\n")
+
+        yield write
+
+
+def iter_examples(path: Path, batch: int = 10_000) -> Iterator[list[Example]]:
+    """A run's own JSONL of Examples, ``batch`` at a time."""
+    buf: list[Example] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                buf.append(Example.from_json(json.loads(line)))
+                if len(buf) >= batch:
+                    yield buf
+                    buf = []
+    if buf:
+        yield buf
 
 
 def read_examples(path: Path) -> list[Example]:

@@ -6,24 +6,26 @@ Nothing is lost: ``input_records == used + quarantined``, where the quarantine h
 
 from __future__ import annotations
 
-import gc
 import importlib
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from tunewright.assets import resolve_path
 from tunewright.config import Config
 from tunewright.data.checks import CHECKS, CheckContext, Verdict
 from tunewright.data.gate import evaluate_gate, matches
-from tunewright.data.parallel import run_all_checks
-from tunewright.data.sufficiency import assess_sufficiency
+from tunewright.data.parallel import observe_batch
+from tunewright.data.sufficiency import ClassTally, sufficiency_summary
 from tunewright.project import write_json
-from tunewright.records import Example, ReadResult, read_files, write_jsonl
+from tunewright.records import (Example, ReadResult, Rejected, iter_files, jsonl_writer, read_examples, read_files,
+                                write_jsonl)
 
 # Modules whose import registers checks (STYLE.md #7); checks.py registers the first ones itself.
 CHECK_MODULES = ["format", "normalize", "quality", "pii", "outdated", "label_noise", "semantic", "dedup", "leakage"]
@@ -33,15 +35,47 @@ for _m in CHECK_MODULES:
 
 @dataclass
 class AuditResult:
-    clean: list[Example]
-    quarantine: list[dict[str, Any]]
+    """What the audit found. ``clean`` and ``quarantine`` are lists when the audit ran in memory; after a
+    streamed audit of files they are read back from the files on first use (a million records stay on disk
+    unless someone asks)."""
+
     summary: dict[str, Any]
+    _clean: list[Example] | None = None
+    _quarantine: list[dict[str, Any]] | None = None
+    clean_path: Path | None = None
+    quarantine_path: Path | None = None
     test_clean: list[Example] = field(default_factory=list)
     label_suspects: list[dict[str, Any]] = field(default_factory=list)  # ranked, for review
 
     @property
+    def clean(self) -> list[Example]:
+        if self._clean is None:
+            self._clean = read_examples(self.clean_path) if self.clean_path else []
+        return self._clean
+
+    @property
+    def quarantine(self) -> list[dict[str, Any]]:
+        if self._quarantine is None:
+            self._quarantine = read_json_lines(self.quarantine_path) if self.quarantine_path else []
+        return self._quarantine
+
+    @property
     def passed(self) -> bool:
         return self.summary["gate"]["passed"]
+
+
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def input_items(cfg: Config, files: list[str]) -> Callable[[], Iterator[Example | Rejected]]:
+    """A function that opens the files afresh and yields every record (the audit reads them twice)."""
+    paths = [str(resolve_path(cfg.resolve(f))) for f in files]
+    d = cfg.data
+    return lambda: iter_files(paths, format=d.format, prompt_column=d.prompt_column,
+                              completion_column=d.completion_column, max_records=d.max_records,
+                              display_names=dict(zip(paths, files)))
 
 
 def read_inputs(cfg: Config, files: list[str]) -> ReadResult:
@@ -65,16 +99,6 @@ def length_stats(lengths: list[int]) -> dict[str, float]:
         "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "max": int(a.max()),
         "total": int(a.sum()),
     }
-
-
-def run_checks(examples: list[Example], ctx: CheckContext, names: list[str]) -> dict[int, list[Verdict]]:
-    """Every verdict with a reason, per example index, in check order (kept flags and drops alike)."""
-    flagged: dict[int, list[Verdict]] = {}
-    for name in names:
-        for v in CHECKS.lookup(name)().run(examples, ctx):
-            if v.reason:
-                flagged.setdefault(v.index, []).append(v)
-    return flagged
 
 
 def is_dropped(v: Verdict, audit_cfg) -> bool:
@@ -124,95 +148,184 @@ def quarantine_row(ex: Example, vs: list[Verdict], dropped: bool) -> dict[str, A
     return row
 
 
-def audit_examples(
-    read: ReadResult, cfg: Config, tokenizer=None, checks: list[str] | None = None,
-    test_examples: list[Example] | None = None,
-) -> AuditResult:
-    ctx = make_context(cfg, tokenizer, test_examples)
+def batches(items: Iterator[Example | Rejected], size: int) -> Iterator[list[Example | Rejected]]:
+    buf: list[Example | Rejected] = []
+    n_ex = 0
+    for it in items:
+        buf.append(it)
+        n_ex += isinstance(it, Example)
+        if n_ex >= size:
+            yield buf
+            buf, n_ex = [], 0
+    if buf:
+        yield buf
+
+
+def audit_stream(
+    open_items: Callable[[], Iterator[Example | Rejected]], cfg: Config, write_clean: Callable[[Example], None],
+    write_quarantine: Callable[[dict], None], get_tokenizer: Callable[[], Any] | None = None,
+    checks: list[str] | None = None, test_examples: list[Example] | None = None, total: int | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The audit in two passes over the records, ``audit.batch_records`` examples at a time.
+
+    Pass 1: every check observes each batch (per-example verdicts right away; comparing checks keep
+    compact keys), then ``finish`` gives the verdicts that need all examples. Pass 2 reads the records
+    again and writes each one to the clean set or the quarantine (with all its reasons). Memory holds one
+    batch, the checks' keys, the sources and the verdicts, not the dataset. Returns (summary, ranked label
+    suspects with their examples)."""
+    ctx = make_context(cfg, None, test_examples)
     names = checks or cfg.audit.checks
-    for n in names:
-        CHECKS.lookup(n)  # unknown names fail before any work
+    instances = [CHECKS.lookup(n)() for n in names]  # unknown names fail before any work
+    size = cfg.audit.batch_records
     t0 = time.perf_counter()
-    # The examples live through the whole audit: frozen, the cyclic GC stops rescanning them on every
-    # collection (in a profile of token_length on 9,312 examples, GC pauses took 2.1 of its 2.7 s).
-    gc.freeze()
-    try:
-        verdicts, seconds = run_all_checks(read.examples, ctx, names, cfg.audit.workers)
-    finally:
-        gc.unfreeze()
-    flagged: dict[int, list[Verdict]] = {}
-    for v in verdicts:
-        if v.reason:
-            flagged.setdefault(v.index, []).append(v)
-    clean, quarantine, dropped_idx = [], [], set()
-    for r in read.rejected:
-        quarantine.append({**r.to_json(), "action": "dropped", "reasons": [r.reason]})
-    for i, ex in enumerate(read.examples):
-        vs = flagged.get(i)
-        drop = bool(vs) and any(is_dropped(v, cfg.audit) for v in vs)
-        if vs:
-            quarantine.append(quarantine_row(ex, vs, drop))
-        if drop:
-            dropped_idx.add(i)
-        else:
-            clean.append(ex)
-    # per example, not per verdict: one record with three e-mail addresses is one pii_email record
-    reason_counts = Counter(r for q in quarantine for r in dict.fromkeys(q["reasons"]))
-    dropped_counts = Counter(r for q in quarantine if q["action"] == "dropped" for r in dict.fromkeys(q["reasons"]))
-    lengths = ctx.token_lengths
+    flagged: dict[int, list[tuple[int, Verdict]]] = {}
+    seconds: dict[str, float] = {}
+    n_examples = 0
+
+    def keep(got):
+        for k, v in got:
+            if v.reason:
+                flagged.setdefault(v.index, []).append((k, v))
+
+    with tqdm(total=total, desc="audit: checks", unit="rec", disable=None, leave=False) as bar:
+        for items in batches(open_items(), size):
+            batch = [x for x in items if isinstance(x, Example)]
+            if batch and ctx.tokenizer is None and get_tokenizer is not None:
+                ctx.tokenizer = get_tokenizer()  # only once there is something to measure
+            ctx.see(batch, n_examples)
+            keep(observe_batch(instances, batch, n_examples, ctx, cfg.audit.workers, seconds))
+            n_examples += len(batch)
+            bar.update(len(items))
+    for k, check in enumerate(instances):
+        t1 = time.perf_counter()
+        keep((k, v) for v in check.finish(ctx))
+        seconds[check.name] = round(seconds.get(check.name, 0.0) + time.perf_counter() - t1, 3)
+    verdicts = {i: [v for _, v in sorted(kv, key=lambda x: x[0])] for i, kv in flagged.items()}  # check order
+    flagged.clear()
+    dropped = {i for i, vs in verdicts.items() if any(is_dropped(v, cfg.audit) for v in vs)}
+
+    suspects = {s["index"]: s for s in ctx.artifacts.get("label_suspects", [])}
+    reason_counts, dropped_counts = Counter(), Counter()
+    counts = Counter()
+    tally = ClassTally(cfg.audit.label_noise.max_answer_words)
+    tasks: Counter = Counter()
+    used_lengths: list[int] = []
+    i = 0
+    with tqdm(total=total, desc="audit: writing", unit="rec", disable=None, leave=False) as bar:
+        for items in batches(open_items(), size):
+            batch = [x for x in items if isinstance(x, Example)]
+            for check in instances:
+                check.revisit(batch, i, ctx)
+            clean_batch = []
+            for item in items:
+                counts["input"] += 1
+                if isinstance(item, Rejected):
+                    write_quarantine({**item.to_json(), "action": "dropped", "reasons": [item.reason]})
+                    reason_counts[item.reason] += 1
+                    dropped_counts[item.reason] += 1
+                    counts["rejected"] += 1
+                    continue
+                if i >= n_examples or ctx.sources[i] != (item.source or f"example #{i}"):
+                    raise RuntimeError(f"{item.source}: the input changed while it was being audited")
+                if i in suspects:
+                    suspects[i].update(source=item.source, id=item.id, example=item.to_json())
+                vs = verdicts.get(i)
+                drop = i in dropped
+                if vs:
+                    row = quarantine_row(item, vs, drop)
+                    write_quarantine(row)
+                    reasons = list(dict.fromkeys(row["reasons"]))  # per example, not per verdict
+                    reason_counts.update(reasons)
+                    if drop:
+                        dropped_counts.update(reasons)
+                    else:
+                        counts["flagged_kept"] += 1
+                if not drop:
+                    write_clean(item)
+                    clean_batch.append(item)
+                    if i in ctx.token_lengths:
+                        used_lengths.append(ctx.token_lengths[i])
+                i += 1
+            tally.add(clean_batch)
+            tasks.update(str(ex.meta["task"]) for ex in clean_batch if "task" in ex.meta)
+            bar.update(len(items))
+    if i != n_examples:
+        raise RuntimeError("the input changed while it was being audited: "
+                           f"{n_examples} examples in the first pass, {i} in the second")
     summary = {
-        "input_records": read.input_records,
-        "used": len(clean),
-        "quarantined": len(read.rejected) + len(dropped_idx),
-        "flagged_kept": sum(1 for q in quarantine if q["action"] == "flagged"),
+        "input_records": counts["input"],
+        "used": n_examples - len(dropped),
+        "quarantined": counts["rejected"] + len(dropped),
+        "flagged_kept": counts["flagged_kept"],
         "reasons": dict(reason_counts.most_common()),
         "dropped_reasons": dict(dropped_counts.most_common()),
-        "token_lengths": length_stats([n for i, n in lengths.items() if i not in dropped_idx]),
-        "length_histograms": length_histograms(lengths, dropped_idx),
+        "token_lengths": length_stats(used_lengths),
+        "length_histograms": length_histograms(ctx.token_lengths, dropped),
         "check_seconds": seconds,
         "audit_seconds": round(time.perf_counter() - t0, 3),
+        "batch_records": size,
         **ctx.report,  # near_duplicates, leakage: counts for the gate and the report
     }
     if "label_noise" in ctx.artifacts:
         summary["label_noise"] = ctx.artifacts["label_noise"]
     if "language_checked" in ctx.artifacts:
         summary["language_checked"] = ctx.artifacts["language_checked"]
-    summary["sufficiency"] = assess_sufficiency(clean, read.input_records, cfg.audit, declared=bool(ctx.labels))
+    summary["sufficiency"] = sufficiency_summary(tally, tasks, counts["input"], cfg.audit, declared=bool(ctx.labels))
     summary["gate"] = evaluate_gate(summary, cfg.audit)
     assert summary["used"] + summary["quarantined"] == summary["input_records"], "audit lost a record"
-    result = AuditResult(clean, quarantine, summary)
-    result.label_suspects = [{**s, "source": read.examples[s["index"]].source, "id": read.examples[s["index"]].id,
-                              "example": read.examples[s["index"]].to_json()}
-                             for s in ctx.artifacts.get("label_suspects", [])]
-    return result
+    return summary, list(suspects.values())
+
+
+def audit_examples(
+    read: ReadResult, cfg: Config, tokenizer=None, checks: list[str] | None = None,
+    test_examples: list[Example] | None = None,
+) -> AuditResult:
+    """The audit of records already in memory (rejected ones first, then the examples)."""
+    clean: list[Example] = []
+    quarantine: list[dict[str, Any]] = []
+    summary, suspects = audit_stream(lambda: iter([*read.rejected, *read.examples]), cfg, clean.append,
+                                     quarantine.append, (lambda: tokenizer) if tokenizer is not None else None,
+                                     checks, test_examples, total=read.input_records)
+    return AuditResult(summary, clean, quarantine, label_suspects=suspects)
 
 
 def audit_data(cfg: Config, out_dir: Path, get_tokenizer: Callable[[], Any] | None = None) -> AuditResult:
     """Stage function: audit train files (and test files, separately), write clean/quarantine/audit.json.
 
-    The files are read before the tokenizer is asked for, so unusable input fails fast without a model load.
-    """
-    train_read = read_inputs(cfg, cfg.data.train_files)
+    The train files are streamed (:func:`audit_stream`); the test files, which the leakage check holds, are
+    read into memory. The tokenizer is only asked for once a batch has an example to measure, so a file
+    without one fails (NoUsableRecords) without a model load."""
+    out_dir = Path(out_dir)
     test_read = read_inputs(cfg, cfg.data.test_files) if cfg.data.test_files else None
     # only token_length needs the model's tokenizer; without it the audit loads nothing of the model
-    tokenizer = get_tokenizer() if get_tokenizer and "token_length" in cfg.audit.checks else None
-    result = audit_examples(train_read, cfg, tokenizer, test_examples=test_read.examples if test_read else None)
-    if test_read is not None:
-        test = audit_examples(test_read, cfg, tokenizer)
-        result.test_clean = test.clean
-        result.summary["test"] = {k: test.summary[k] for k in ("input_records", "used", "quarantined", "reasons",
-                                                                "gate")}
-        if not test.passed:  # a failed test split fails the data gate too
-            result.summary["gate"]["passed"] = False
-            result.summary["gate"]["verdict"] = "fail"
-            result.summary["gate"]["failures"] += [f"test: {f}" for f in test.summary["gate"]["failures"]]
-        result.quarantine += [{**q, "split": "test"} for q in test.quarantine]
-    out_dir = Path(out_dir)
-    write_jsonl(out_dir / "clean.jsonl", result.clean)
+    get_tok = get_tokenizer if get_tokenizer and "token_length" in cfg.audit.checks else None
+    tok_cache: list = []
+
+    def tokenizer():
+        if not tok_cache:
+            tok_cache.append(get_tok())
+        return tok_cache[0]
+
+    with jsonl_writer(out_dir / "clean.jsonl") as write_clean, \
+            jsonl_writer(out_dir / "quarantine.jsonl") as write_quarantine:
+        summary, suspects = audit_stream(input_items(cfg, cfg.data.train_files), cfg, write_clean, write_quarantine,
+                                         tokenizer if get_tok else None,
+                                         test_examples=test_read.examples if test_read else None)
+        result = AuditResult(summary, clean_path=out_dir / "clean.jsonl", quarantine_path=out_dir / "quarantine.jsonl",
+                             label_suspects=suspects)
+        if test_read is not None:
+            test = audit_examples(test_read, cfg, tok_cache[0] if tok_cache else (get_tok() if get_tok else None))
+            result.test_clean = test.clean
+            result.summary["test"] = {k: test.summary[k] for k in ("input_records", "used", "quarantined", "reasons",
+                                                                    "gate")}
+            if not test.passed:  # a failed test split fails the data gate too
+                result.summary["gate"]["passed"] = False
+                result.summary["gate"]["verdict"] = "fail"
+                result.summary["gate"]["failures"] += [f"test: {f}" for f in test.summary["gate"]["failures"]]
+            for q in test.quarantine:
+                write_quarantine({**q, "split": "test"})
     if cfg.data.test_files:
         write_jsonl(out_dir / "test_clean.jsonl", result.test_clean)
-    write_jsonl(out_dir / "quarantine.jsonl", result.quarantine)
     write_jsonl(out_dir / "label_suspects.jsonl", result.label_suspects)
     write_json(out_dir / "audit.json", result.summary)
     return result
-

@@ -1,17 +1,25 @@
 """The Check interface and the first registered checks.
 
-A check looks at all examples and returns one :class:`Verdict` per example it has an opinion on: keep, or
-flag with a reason and a score. The audit keeps every verdict, quarantines flagged examples with their
-reasons and counts reasons (STYLE.md #3). New checks register by name (STYLE.md #7).
+A check returns one :class:`Verdict` per example it has an opinion on: keep, or flag with a reason and a
+score. The audit keeps every verdict, quarantines flagged examples with their reasons and counts reasons
+(STYLE.md #3). New checks register by name (STYLE.md #7).
+
+Checks see the data in batches, in input order, so that a million records never sit in memory at once:
+``observe(batch, start, ctx)`` returns what can be judged from the batch (indices are global, ``start`` plus
+the position in the batch) and keeps the compact state a comparison needs (64-bit keys, MinHash band keys,
+class codes); ``finish(ctx)`` returns the verdicts that need every example. A per-example check
+(:class:`Check`) only writes ``run`` over a batch; a comparing one (:class:`BatchCheck`) writes ``observe``
+and ``finish``, and its ``run(examples, ctx)`` is both over one list.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from tunewright.data.keys import normalized_answer, normalized_example_key, normalized_input_key
+import numpy as np
+
+from tunewright.data.keys import key64, normalized_answer, normalized_example_key, normalized_input
 from tunewright.records import Example
 from tunewright.registry import Registry
 
@@ -52,12 +60,67 @@ class CheckContext:
     config: Any = None  # the whole Config, for checks with their own section (near_duplicate, leakage)
     test_examples: list[Example] = field(default_factory=list)  # held-out test files, for leakage
     report: dict[str, Any] = field(default_factory=dict)  # check name -> counts merged into audit.json
+    sources: list[str] = field(default_factory=list)  # "file:line" of every example seen so far, by index
+
+    def see(self, batch: list[Example], start: int) -> None:
+        """Record the sources of a batch (once, whoever calls first): checks name other examples by them."""
+        if len(self.sources) == start:
+            self.sources.extend(ex.source or f"example #{start + k}" for k, ex in enumerate(batch))
 
 
-class Check(Protocol):
-    name: str
+class Check:
+    """A check that judges each example on its own: ``run`` over a batch gives its verdicts on that batch.
+    ``poolable`` ones may run in worker processes (not those holding a tokenizer or a thread pool)."""
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]: ...
+    name = ""
+    per_example = True
+    poolable = True
+
+    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+        raise NotImplementedError
+
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
+        out = self.run(batch, ctx)
+        for v in out:
+            v.index += start
+        return out
+
+    def finish(self, ctx: CheckContext) -> list[Verdict]:
+        return []
+
+    def revisit(self, batch: list[Example], start: int, ctx: CheckContext) -> None:
+        """The audit's second pass over the data (after ``finish``): for report details that need the text
+        of a few examples chosen in ``finish``, such as the near-duplicate clusters shown side by side."""
+
+
+class BatchCheck(Check):
+    """A check that compares examples: ``observe`` keeps what it needs per batch, ``finish`` judges."""
+
+    per_example = False
+    poolable = False
+
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
+        raise NotImplementedError
+
+    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+        """Both steps over one list (a fresh instance per call: the state is per audit)."""
+        ctx.see(examples, 0)
+        out = self.observe(examples, 0, ctx) + self.finish(ctx)
+        self.revisit(examples, 0, ctx)
+        return out
+
+
+class Int64Parts:
+    """An int64 column grown batch by batch (8 bytes per example; a list of ints costs ~5x more)."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    def add(self, values) -> None:
+        self.parts.append(np.asarray(values, dtype=np.int64))
+
+    def array(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, np.int64)
 
 
 CHECKS = Registry("check", "audit.checks")
@@ -80,7 +143,7 @@ def duplicate_key(ex: Example, system_prompt: str | None) -> str:
 
 
 @register_check("schema")
-class SchemaCheck:
+class SchemaCheck(Check):
     """Chat structure: optional system first, then user/assistant alternating, ending with assistant; no empty turn."""
 
     def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
@@ -104,40 +167,57 @@ class SchemaCheck:
 
 
 @register_check("exact_duplicate")
-class ExactDuplicateCheck:
+class ExactDuplicateCheck(BatchCheck):
     """The same example again (after the configured system prompt and normalization): the first copy is kept."""
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
-        first: dict[str, Example] = {}
-        out = []
-        for i, ex in enumerate(examples):
-            key = duplicate_key(ex, ctx.system_prompt)
-            if key in first:
-                out.append(Verdict(i, not ctx.drop_exact_duplicates, "exact_duplicate", 1.0,
-                                   f"same as {first[key].source}"))
-            else:
-                first[key] = ex
-        return out
+    def __init__(self) -> None:
+        self.keys = Int64Parts()
+
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
+        self.keys.add([key64(duplicate_key(ex, ctx.system_prompt)) for ex in batch])
+        return []
+
+    def finish(self, ctx: CheckContext) -> list[Verdict]:
+        keys = self.keys.array()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)  # first: earliest index
+        firsts = first[inverse]
+        return [Verdict(i, not ctx.drop_exact_duplicates, "exact_duplicate", 1.0, f"same as {ctx.sources[f]}")
+                for i, f in zip(np.flatnonzero(firsts != np.arange(keys.size)).tolist(),
+                                firsts[firsts != np.arange(keys.size)].tolist())]
 
 
 @register_check("conflicting_duplicate")
-class ConflictingDuplicateCheck:
+class ConflictingDuplicateCheck(BatchCheck):
     """The same input with different answers (both compared after normalization): nobody knows which is
     right, so every member is flagged."""
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, ex in enumerate(examples):
-            groups[normalized_input_key(ex)].append(i)
+    def __init__(self) -> None:
+        self.inputs, self.answers = Int64Parts(), Int64Parts()
+
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
+        self.inputs.add([key64(normalized_input(ex)) for ex in batch])
+        self.answers.add([key64(normalized_answer(ex)) for ex in batch])
+        return []
+
+    def finish(self, ctx: CheckContext) -> list[Verdict]:
+        inp, ans = self.inputs.array(), self.answers.array()
+        pairs = np.unique(np.stack([inp, ans], axis=1), axis=0) if inp.size else np.zeros((0, 2), np.int64)
+        groups, n_answers = np.unique(pairs[:, 0], return_counts=True)
+        conflicted = groups[n_answers > 1]
+        if conflicted.size == 0:
+            return []
+        members = np.flatnonzero(np.isin(inp, conflicted))  # input order
+        by_input: dict[int, list[int]] = {}
+        for i in members.tolist():
+            by_input.setdefault(int(inp[i]), []).append(i)
+        count = dict(zip(groups.tolist(), n_answers.tolist()))
         out = []
-        for members in groups.values():
-            answers = {normalized_answer(examples[i]) for i in members}
-            if len(answers) < 2:
-                continue
-            where = ", ".join(examples[i].source for i in members[:5])
-            for i in members:
+        for key, ms in by_input.items():
+            where = ", ".join(ctx.sources[i] for i in ms[:5])
+            for i in ms:
                 out.append(Verdict(i, not ctx.drop_conflicts, "conflicting_duplicate", 1.0,
-                                   f"{len(answers)} different answers for one input at {where}"))
+                                   f"{count[key]} different answers for one input at {where}"))
+        out.sort(key=lambda v: v.index)
         return out
 
 
@@ -147,7 +227,7 @@ def chat_token_length(tokenizer, messages: list[dict[str, str]]) -> int:
 
 
 @register_check("token_length")
-class TokenLengthCheck:
+class TokenLengthCheck(Check):
     """Length in the target model's tokens: longer than max_seq_tokens (chat template included) is too_long;
     prompt and answer together shorter than quality.min_tokens (no template) is too_short.
 
@@ -160,8 +240,12 @@ class TokenLengthCheck:
     """
 
     EXACT_MARGIN = 16
+    poolable = False  # the tokenizer stays in the main process (a forked Rust tokenizer can deadlock)
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
+        return self.run(batch, ctx, start)
+
+    def run(self, examples: list[Example], ctx: CheckContext, start: int = 0) -> list[Verdict]:
         tok = ctx.tokenizer
         if tok is None:
             return []
@@ -178,13 +262,13 @@ class TokenLengthCheck:
             n = overhead[roles] + sum(n_of[m["content"]] for m in c)
             if abs(n - ctx.max_seq_tokens) <= self.EXACT_MARGIN:
                 n = chat_token_length(tok, c)
-            ctx.token_lengths[i] = n
+            ctx.token_lengths[start + i] = n
             if n > ctx.max_seq_tokens:
-                out.append(Verdict(i, False, "too_long", n / ctx.max_seq_tokens,
+                out.append(Verdict(start + i, False, "too_long", n / ctx.max_seq_tokens,
                                    f"{n} tokens > max_seq_tokens {ctx.max_seq_tokens}"))
             content = sum(n_of[m["content"]] for m in c if m["role"] != "system")
             if content < min_tokens:
-                out.append(Verdict(i, False, "too_short", 1.0, f"{content} tokens of content < min_tokens {min_tokens}"))
+                out.append(Verdict(start + i, False, "too_short", 1.0, f"{content} tokens of content < min_tokens {min_tokens}"))
         return out
 
 

@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from tunewright.config import Config
 from tunewright.data.audit import AuditResult, audit_data
@@ -20,15 +20,19 @@ from tunewright.data.normalize import normalize_example
 from tunewright.data.outdated import CompiledRule, replace_superseded
 from tunewright.data.pii import redact_example
 from tunewright.project import write_json
-from tunewright.records import Example, write_jsonl
+from tunewright.records import Example, iter_examples, jsonl_writer, read_examples
 
 
 @dataclass
 class CurateResult:
     audit: AuditResult
-    curated: list[Example]
+    curated_path: Path
     changes: dict[str, int] = field(default_factory=dict)  # what was changed, in how many examples
     test_curated: list[Example] = field(default_factory=list)
+
+    @property
+    def curated(self) -> list[Example]:
+        return read_examples(self.curated_path)
 
 
 def _map_texts(ex: Example, f: Callable[[str], str]) -> Example:
@@ -68,23 +72,48 @@ def curate_examples(examples: list[Example], cfg: Config) -> tuple[list[Example]
     return out, changes
 
 
-def write_parquet(path: Path, examples: list[Example]) -> None:
-    """One row per example; ``meta`` as a JSON string, since its keys differ from record to record."""
+def _parquet_schema():
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     msg = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-    schema = pa.schema([("id", pa.string()), ("source", pa.string()), ("messages", msg), ("prompt", pa.string()),
-                        ("completion", pa.string()), ("text", pa.string()), ("label", pa.string()),
-                        ("meta", pa.string())])
+    return pa.schema([("id", pa.string()), ("source", pa.string()), ("messages", msg), ("prompt", pa.string()),
+                      ("completion", pa.string()), ("text", pa.string()), ("label", pa.string()),
+                      ("meta", pa.string())])
+
+
+def _table(examples: list[Example], schema):
+    import pyarrow as pa
+
     cols: dict[str, list[Any]] = {n: [] for n in schema.names}
     for ex in examples:
         for n in ("id", "source", "messages", "prompt", "completion", "text", "label"):
             cols[n].append(getattr(ex, n))
         cols["meta"].append(json.dumps(ex.meta, ensure_ascii=False))
+    return pa.table(cols, schema=schema)
+
+
+def write_parquet(path: Path, examples: Iterable[list[Example]] | list[Example]) -> None:
+    """One row per example; ``meta`` as a JSON string, since its keys differ from record to record.
+    ``examples`` is a list, or batches of them (written as row groups, so memory holds one batch)."""
+    import pyarrow.parquet as pq
+
+    schema = _parquet_schema()
+    if isinstance(examples, list) and (not examples or isinstance(examples[0], Example)):
+        examples = [examples]
     tmp = Path(path).with_suffix(".parquet.tmp")
-    pq.write_table(pa.table(cols, schema=schema), tmp)
-    tmp.replace(path)  # atomic, like every run artifact
+    try:
+        with pq.ParquetWriter(tmp, schema) as w:
+            wrote = False
+            for batch in examples:
+                if batch:
+                    w.write_table(_table(batch, schema))
+                    wrote = True
+            if not wrote:
+                w.write_table(_table([], schema))
+        tmp.replace(path)  # atomic, like every run artifact
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_parquet(path: Path) -> list[Example]:
@@ -94,19 +123,33 @@ def read_parquet(path: Path) -> list[Example]:
     return [Example(**{**{k: v for k, v in r.items() if k != "meta"}, "meta": json.loads(r["meta"])}) for r in rows]
 
 
+def curate_file(src: Path, dst: Path, cfg: Config, batch: int = 10_000) -> Counter:
+    """Curate a run's JSONL of Examples into ``dst`` (.jsonl) and its .parquet twin, a batch at a time."""
+    changes: Counter = Counter()
+
+    def curated_batches(write):
+        for b in iter_examples(src, batch):
+            out, ch = curate_examples(b, cfg)
+            changes.update(ch)
+            for ex in out:
+                write(ex)
+            yield out
+
+    with jsonl_writer(dst) as write:
+        write_parquet(dst.with_suffix(".parquet"), curated_batches(write))
+    return changes
+
+
 def curate_data(cfg: Config, out_dir: Path, get_tokenizer: Callable[[], Any] | None = None) -> CurateResult:
     """Stage function: audit, then write curated.jsonl / curated.parquet (and test_curated.*) into out_dir."""
     out_dir = Path(out_dir)
     audit = audit_data(cfg, out_dir, get_tokenizer)
-    curated, changes = curate_examples(audit.clean, cfg)
-    result = CurateResult(audit, curated, dict(changes))
-    write_jsonl(out_dir / "curated.jsonl", curated)
-    write_parquet(out_dir / "curated.parquet", curated)
+    changes = curate_file(out_dir / "clean.jsonl", out_dir / "curated.jsonl", cfg)
+    result = CurateResult(audit, out_dir / "curated.jsonl", dict(changes))
     if cfg.data.test_files:
-        result.test_curated, test_changes = curate_examples(audit.test_clean, cfg)
-        write_jsonl(out_dir / "test_curated.jsonl", result.test_curated)
-        write_parquet(out_dir / "test_curated.parquet", result.test_curated)
+        test_changes = curate_file(out_dir / "test_clean.jsonl", out_dir / "test_curated.jsonl", cfg)
+        result.test_curated = read_examples(out_dir / "test_curated.jsonl")
         result.changes.update({f"test_{k}": v for k, v in test_changes.items()})
-    audit.summary["curate"] = {"examples": len(curated), "changes": result.changes}
+    audit.summary["curate"] = {"examples": audit.summary["used"], "changes": result.changes}
     write_json(out_dir / "audit.json", audit.summary)
     return result

@@ -16,10 +16,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
-from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.checks import BatchCheck, CheckContext, Int64Parts, Verdict, register_check
 from tunewright.data.minhash import (MinHasher, Shingler, Shingles, band_keys, batched, bucket_pairs, exact_jaccard,
                                      optimal_bands)
-from tunewright.data.keys import normalized_answer, normalized_input
+from tunewright.data.keys import key64, normalized_answer, normalized_input
 from tunewright.records import Example
 
 PROGRESS_MIN_RECORDS = 20_000  # below this the whole stage takes about a second: no bar
@@ -66,35 +66,112 @@ def union_find_labels(n: int, pairs: np.ndarray) -> np.ndarray:
     return connected_components(g, directed=False)[1].astype(np.int64)
 
 
+class NearDupIndex:
+    """The near-duplicate engine, fed batch by batch: per text it keeps the unique 32-bit shingle ids (for the
+    exact confirmation) and the LSH band keys, never the signature or the text."""
+
+    def __init__(self, params: NearDupParams = NearDupParams()) -> None:
+        self.params = params
+        self.bands, self.rows = params.bands_rows()
+        self.shingler = Shingler(params.ngram, params.seed)
+        self.hasher = MinHasher(params.num_perm, params.seed)
+        self.sh_parts: list[Shingles] = []
+        self.key_parts: list[np.ndarray] = []
+
+    def add(self, texts: list[str]) -> None:
+        for batch in batched(texts, self.params.batch_records):
+            sh = self.shingler.shingles(batch)
+            sig = self.hasher.signatures(sh)  # (P, B) uint32, dropped after banding
+            self.key_parts.append(band_keys(sig, self.bands, self.rows, self.params.seed))
+            self.sh_parts.append(sh)
+
+    def result(self) -> NearDupResult:
+        """Every pair whose word n-gram sets have Jaccard >= threshold (found with high probability, see
+        minhash.py for the S-curve), and the clusters they form. Consumes the index."""
+        sh = Shingles.concat(self.sh_parts)
+        keys = np.concatenate(self.key_parts, axis=1) if self.key_parts else np.zeros((self.bands, 0), np.uint64)
+        self.sh_parts, self.key_parts = [], []  # copied into sh and keys; free them before pairing
+        members = np.flatnonzero(sh.sizes() > 0)  # a text without words is no one's near-duplicate
+        cand = bucket_pairs(keys, members, self.params.max_bucket_pairs)
+        del keys
+        jac = exact_jaccard(sh, cand)
+        ok = jac >= self.params.threshold
+        pairs, jac = cand[ok], jac[ok]
+        labels = union_find_labels(len(sh), pairs)
+        return NearDupResult(pairs, jac, labels, sh, candidates=len(cand), bands=self.bands, rows=self.rows,
+                             stats={"records": len(sh), "shingles": int(sh.ids.size)})
+
+
 def find_near_duplicates(
     texts: Iterable[str], params: NearDupParams = NearDupParams(), total: int | None = None, desc: str = "near-duplicates"
 ) -> NearDupResult:
-    """Every pair of ``texts`` (already normalized) whose word n-gram sets have Jaccard >= threshold, found
-    with high probability (see minhash.py for the S-curve), and the clusters they form."""
-    bands, rows = params.bands_rows()
-    shingler = Shingler(params.ngram, params.seed)
-    hasher = MinHasher(params.num_perm, params.seed)
-    sh_parts: list[Shingles] = []
-    key_parts: list[np.ndarray] = []
+    """Every pair of ``texts`` (already normalized) that are near-duplicates, and their clusters
+    (:class:`NearDupIndex` over all of them)."""
+    index = NearDupIndex(params)
     show = total is not None and total >= PROGRESS_MIN_RECORDS
     with tqdm(total=total, desc=desc, unit="rec", disable=not show, file=sys.stderr) as bar:
         for batch in batched(texts, params.batch_records):
-            sh = shingler.shingles(batch)
-            sig = hasher.signatures(sh)  # (P, B) uint32, dropped after banding
-            key_parts.append(band_keys(sig, bands, rows, params.seed))
-            sh_parts.append(sh)
+            index.add(batch)
             bar.update(len(batch))
-    sh = Shingles.concat(sh_parts)
-    keys = np.concatenate(key_parts, axis=1) if key_parts else np.zeros((bands, 0), np.uint64)
-    del sh_parts, key_parts  # the batches are copied into sh and keys; free them before pairing
-    members = np.flatnonzero(sh.sizes() > 0)  # a text without words is no one's near-duplicate
-    cand = bucket_pairs(keys, members, params.max_bucket_pairs)
-    jac = exact_jaccard(sh, cand)
-    ok = jac >= params.threshold
-    pairs, jac = cand[ok], jac[ok]
-    labels = union_find_labels(len(sh), pairs)
-    return NearDupResult(pairs, jac, labels, sh, candidates=len(cand), bands=bands, rows=rows,
-                         stats={"records": len(sh), "shingles": int(sh.ids.size)})
+    return index.result()
+
+
+class ReferenceIndex:
+    """Near-duplicates of a fixed set of reference texts (a test set's inputs) among texts streamed past it:
+    the references' shingles and band keys are kept, the streamed texts are hashed and forgotten batch by
+    batch. Same engine and parameters as :class:`NearDupIndex`, so a pair is found by one iff by the other."""
+
+    def __init__(self, refs: list[str], params: NearDupParams = NearDupParams()) -> None:
+        self.params = params
+        self.bands, self.rows = params.bands_rows()
+        self.shingler = Shingler(params.ngram, params.seed)
+        self.hasher = MinHasher(params.num_perm, params.seed)
+        self.sh = Shingles.concat([self.shingler.shingles(b) for b in batched(refs, params.batch_records)])
+        self.sorted_keys, self.owners = [], []
+        if not refs:
+            return
+        keys = self._keys(self.sh)
+        live = np.flatnonzero(self.sh.sizes() > 0)  # a text without words is no one's near-duplicate
+        for band in keys:
+            order = np.argsort(band[live], kind="stable")
+            self.sorted_keys.append(band[live][order])
+            self.owners.append(live[order])
+
+    def _keys(self, sh: Shingles) -> np.ndarray:
+        return band_keys(self.hasher.signatures(sh), self.bands, self.rows, self.params.seed)
+
+    def best_matches(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per text: the reference it is most similar to among those at Jaccard >= threshold (-1: none), and
+        that Jaccard (0.0: none)."""
+        n = len(texts)
+        best, best_j = np.full(n, -1, np.int64), np.zeros(n)
+        if n == 0 or not self.sorted_keys:
+            return best, best_j
+        sh = self.shingler.shingles(texts)
+        keys = self._keys(sh)
+        live = sh.sizes() > 0
+        parts = []
+        for band, sk, own in zip(keys, self.sorted_keys, self.owners):
+            lo, hi = np.searchsorted(sk, band, "left"), np.searchsorted(sk, band, "right")
+            cnt = np.where(live, hi - lo, 0)
+            if not cnt.any():
+                continue
+            rows = np.repeat(np.arange(n), cnt)
+            step = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            parts.append(np.stack([rows, own[np.repeat(lo, cnt) + step]], axis=1))
+        if not parts:
+            return best, best_j
+        cand = np.unique(np.concatenate(parts), axis=0)
+        both = Shingles.concat([sh, self.sh])
+        jac = exact_jaccard(both, np.stack([cand[:, 0], cand[:, 1] + n], axis=1).astype(np.int64))
+        ok = jac >= self.params.threshold
+        # best per text: sort by (text, -jaccard, reference) and take each text's first
+        c, j = cand[ok], jac[ok]
+        order = np.lexsort((c[:, 1], -j, c[:, 0]))
+        c, j = c[order], j[order]
+        first = np.concatenate([[True], c[1:, 0] != c[:-1, 0]]) if len(c) else np.zeros(0, bool)
+        best[c[first, 0]], best_j[c[first, 0]] = c[first, 1], j[first]
+        return best, best_j
 
 
 KEEP_RULES = ("first", "longest", "shortest")
@@ -154,21 +231,58 @@ def _snippet(ex: Example, n: int = 200) -> str:
 
 
 @register_check("near_duplicate")
-class NearDuplicateCheck:
+class NearDuplicateCheck(BatchCheck):
     """Inputs whose word 5-gram sets have Jaccard >= threshold with another input: one per cluster is kept by
     the configured rule, the others are flagged near_duplicate; a confirmed pair whose answers differ flags
-    both members near_duplicate_conflict. Counts and a sample of clusters go to audit.json."""
+    both members near_duplicate_conflict. Counts and a sample of clusters go to audit.json.
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
-        nd = ctx.config.audit.near_duplicates if ctx.config is not None else None
+    Copies of one input are collapsed to their first occurrence (the representative) before hashing: exact
+    copies belong to the exact-duplicate checks. Per distinct input it keeps a 64-bit key, its shingles and
+    band keys (:class:`NearDupIndex`), its length and its answer's key."""
+
+    def __init__(self) -> None:
+        self.index: NearDupIndex | None = None
+        self.rep_of_key: dict[int, int] = {}  # input key -> position among distinct inputs
+        self.rep, self.lengths, self.answers = Int64Parts(), Int64Parts(), Int64Parts()
+        self.snippets: dict[int, list[dict]] = {}  # example index -> sample members waiting for its text
+
+    def _section(self, ctx: CheckContext):
+        return ctx.config.audit.near_duplicates if ctx.config is not None else None
+
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
+        nd = self._section(ctx)
         if nd is not None and not nd.enabled:
             return []
-        params = params_from_config(nd) if nd is not None else NearDupParams()
+        if self.index is None:
+            self.index = NearDupIndex(params_from_config(nd) if nd is not None else NearDupParams())
+        texts, rep, lengths, answers = [], [], [], []
+        for k, ex in enumerate(batch):
+            t = normalized_input(ex)
+            key = key64(t)
+            if key in self.rep_of_key:
+                continue
+            self.rep_of_key[key] = len(self.rep_of_key)
+            texts.append(t)
+            rep.append(start + k)
+            lengths.append(len(t))
+            answers.append(key64(normalized_answer(ex)))
+        self.index.add(texts)
+        self.rep.add(rep)
+        self.lengths.add(lengths)
+        self.answers.add(answers)
+        return []
+
+    def finish(self, ctx: CheckContext) -> list[Verdict]:
+        if self.index is None:
+            return []
+        nd = self._section(ctx)
+        params = self.index.params
         keep_rule = nd.keep if nd is not None else "first"
         drop, drop_conflicts = (nd.drop, nd.drop_conflicts) if nd is not None else (True, False)
-        ic = cluster_inputs(examples, params)
-        res, rep = ic.result, ic.rep
-        lengths = np.array([len(normalized_input(examples[i])) for i in rep], dtype=np.int64)
+        res = self.index.result()
+        self.index, self.rep_of_key = None, {}
+        rep, lengths, answers = self.rep.array(), self.lengths.array(), self.answers.array()
+        src = ctx.sources
         out: list[Verdict] = []
         sample = []
         clusters = res.clusters()
@@ -176,15 +290,16 @@ class NearDuplicateCheck:
             kept = choose_kept(members, lengths, keep_rule)
             others = members[members != kept]
             jac = pair_jaccard(res.shingles, others, np.full_like(others, kept))
-            kept_ex = examples[rep[kept]]
+            kept_src = src[rep[kept]]
             for o, j in zip(others.tolist(), jac.tolist()):
                 out.append(Verdict(int(rep[o]), not drop, "near_duplicate", round(j, 4),
-                                   f"cluster of {members.size}; kept {kept_ex.source} (rule '{keep_rule}'), "
+                                   f"cluster of {members.size}; kept {kept_src} (rule '{keep_rule}'), "
                                    f"Jaccard {j:.2f} to it"))
             if len(sample) < 20:
-                sample.append({"kept": kept_ex.source, "members": [
-                    {"source": examples[rep[m]].source, "input": _snippet(examples[rep[m]])} for m in members[:5]]})
-        answers = [normalized_answer(examples[i]) for i in rep]
+                shown = [{"source": src[rep[m]], "input": ""} for m in members[:5]]
+                for m, row in zip(members[:5].tolist(), shown):
+                    self.snippets.setdefault(int(rep[m]), []).append(row)  # filled by revisit
+                sample.append({"kept": kept_src, "members": shown})
         partners: dict[int, list[str]] = {}
         best: dict[int, float] = {}
         n_conflict_pairs = 0
@@ -193,7 +308,7 @@ class NearDuplicateCheck:
                 continue
             n_conflict_pairs += 1
             for x, y in ((a, b), (b, a)):
-                partners.setdefault(x, []).append(f"{examples[rep[y]].source} (Jaccard {j:.2f})")
+                partners.setdefault(x, []).append(f"{src[rep[y]]} (Jaccard {j:.2f})")
                 best[x] = max(best.get(x, 0.0), j)
         for x, ps in partners.items():
             out.append(Verdict(int(rep[x]), not drop_conflicts, "near_duplicate_conflict", round(best[x], 4),
@@ -208,3 +323,9 @@ class NearDuplicateCheck:
             "conflict_examples": len(partners), "keep_rule": keep_rule, "sample_clusters": sample,
         }
         return out
+
+    def revisit(self, batch: list[Example], start: int, ctx: CheckContext) -> None:
+        """Second pass: the input text of the sample clusters' members, for the report."""
+        for k, ex in enumerate(batch):
+            for row in self.snippets.get(start + k, ()):
+                row["input"] = _snippet(ex)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 
-from tunewright.data.checks import CheckContext, Verdict, register_check
-from tunewright.data.sufficiency import dataset_classes
+import numpy as np
+
+from tunewright.data.checks import BatchCheck, CheckContext, Int64Parts, Verdict, register_check
+from tunewright.data.keys import key64
+from tunewright.data.sufficiency import ClassTally
 from tunewright.records import Example
 
 _BULLET = re.compile(r"^\s*[-*\u2022] \S", re.MULTILINE)
@@ -50,60 +52,94 @@ def casing_of(answer: str) -> str:
     return "mixed"
 
 
-def _dominant(values: list[str], min_share: float) -> tuple[str | None, float]:
-    if not values:
-        return None, 0.0
-    value, n = Counter(values).most_common(1)[0]
-    share = n / len(values)
-    return (value, share) if share >= min_share else (None, share)
+STRUCTURES = ("text", "json", "bracket_list", "bullet_list", "numbered_list")
+CASINGS = ("lower", "upper", "capitalized", "title", "mixed")
+
+
+def _dominant_code(counts: np.ndarray, names: tuple[str, ...], min_share: float) -> tuple[int, str | None, float]:
+    """(code, name, share) of the most frequent code; name is None when its share is below min_share."""
+    total = int(counts.sum())
+    if not total:
+        return -1, None, 0.0
+    k = int(counts.argmax())
+    share = counts[k] / total
+    return (k, names[k], share) if share >= min_share else (k, None, share)
 
 
 @register_check("format")
-class FormatCheck:
-    """missing_field, label_not_in_set, format_inconsistent (with the dominant format in the detail)."""
+class FormatCheck(BatchCheck):
+    """missing_field, label_not_in_set, format_inconsistent (with the dominant format in the detail).
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+    Per example it keeps the answer's structure, its casing when it is a short answer, and a 64-bit key of
+    the answer; the dominant format is judged in ``finish``."""
+
+    def __init__(self) -> None:
+        self.structure, self.casing, self.answer_key = Int64Parts(), Int64Parts(), Int64Parts()
+        self.tally: ClassTally | None = None
+
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
         a = ctx.settings()
+        if self.tally is None:
+            self.tally = ClassTally(a.label_noise.max_answer_words)
+        self.tally.add(batch)
         out: list[Verdict] = []
         labels = set(ctx.labels)
         folded = {lab.casefold(): lab for lab in ctx.labels}
-        answers = [ex.answer().strip() for ex in examples]
-        for i, ex in enumerate(examples):
+        answers = [ex.answer().strip() for ex in batch]
+        st = [STRUCTURES.index(structure_of(s)) for s in answers]
+        self.structure.add(st)
+        self.answer_key.add([key64(s) for s in answers])
+        short = a.label_noise.max_answer_words  # casing is only judged in finish, when the answers are labels
+        self.casing.add([CASINGS.index(casing_of(s)) if st[k] == 0 and 0 < len(s.split()) <= short
+                         and any(c.isalpha() for c in s) else -1 for k, s in enumerate(answers)])
+        for k, ex in enumerate(batch):
+            i = start + k
             missing = [f for f in a.required_fields if ex.meta.get(f) in (None, "")]
             if missing:
                 out.append(Verdict(i, False, "missing_field", 1.0, f"missing required field(s) {missing}"))
-            if labels and answers[i] not in labels:
-                hint = folded.get(answers[i].casefold())
+            if labels and answers[k] not in labels:
+                hint = folded.get(answers[k].casefold())
                 extra = f" (did you mean {hint!r}?)" if hint else ""
                 out.append(Verdict(i, False, "label_not_in_set", 1.0,
-                                   f"label {answers[i][:80]!r} is not one of {sorted(labels)[:10]}{extra}"))
-        # label casing only means something when the answers are labels
-        is_labels = dataset_classes(examples, a, declared=bool(ctx.labels)) is not None
-        out += self._consistency(answers, ctx, a.format_min_share, a.label_noise.max_answer_words if is_labels else 0)
+                                   f"label {answers[k][:80]!r} is not one of {sorted(labels)[:10]}{extra}"))
         return out
 
-    def _consistency(self, answers: list[str], ctx: CheckContext, min_share: float, short_words: int) -> list[Verdict]:
+    def finish(self, ctx: CheckContext) -> list[Verdict]:
+        a = ctx.settings()
+        if self.tally is None:
+            return []
+        # label casing only means something when the answers are labels
+        is_labels = self.tally.is_classification(a, declared=bool(ctx.labels))
+        return self._consistency(self.structure.array(), self.casing.array() if is_labels else None,
+                                 self.answer_key.array(), a.format_min_share)
+
+    def _consistency(self, structures: np.ndarray, casings: np.ndarray | None, keys: np.ndarray,
+                     min_share: float) -> list[Verdict]:
         out = []
-        structures = [structure_of(s) for s in answers]
-        dom, share = _dominant(structures, min_share)
+        n = structures.size
+        dom, dom_name, share = _dominant_code(np.bincount(structures, minlength=len(STRUCTURES)), STRUCTURES,
+                                              min_share)
         # A frequent exact answer ("No entities found") is a class of its own, not a format slip.
-        counts = Counter(answers)
-        frequent = {s for s, n in counts.items() if n >= max(3, 0.01 * len(answers))}
-        if dom is not None:
-            for i, st in enumerate(structures):
-                if st != dom and answers[i] not in frequent:
-                    out.append(Verdict(i, False, "format_inconsistent", 1.0 - share,
-                                       f"answer is {st}; the dataset's dominant format is {dom} ({share:.0%})"))
-        short = [i for i, s in enumerate(answers) if structures[i] == "text" and 0 < len(s.split()) <= short_words
-                 and any(c.isalpha() for c in s)]
-        casings = {i: casing_of(answers[i]) for i in short}
+        uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        frequent = counts[inverse] >= max(3, 0.01 * n)
+        if dom_name is not None:
+            for i in np.flatnonzero((structures != dom) & ~frequent).tolist():
+                out.append(Verdict(i, False, "format_inconsistent", 1.0 - share,
+                                   f"answer is {STRUCTURES[structures[i]]}; the dataset's dominant format is "
+                                   f"{dom_name} ({share:.0%})"))
+        if casings is None:
+            return out
+        short = np.flatnonzero(casings >= 0)
         # casing is judged over distinct labels, so one huge class does not decide it alone
-        distinct = {answers[i]: casings[i] for i in short}
-        dom_case, case_share = _dominant(list(distinct.values()), min_share)
-        if dom_case is not None and len(distinct) >= 3:
-            for i in short:
-                if casings[i] != dom_case:
-                    out.append(Verdict(i, False, "format_inconsistent", 1.0 - case_share,
-                                       f"label casing is {casings[i]}; the dataset's dominant casing is {dom_case} "
-                                       f"({case_share:.0%} of distinct labels)"))
+        _, first = np.unique(keys[short], return_index=True)
+        distinct = casings[short[first]]
+        if distinct.size < 3:
+            return out
+        dom_case, case_name, case_share = _dominant_code(np.bincount(distinct, minlength=len(CASINGS)), CASINGS,
+                                                         min_share)
+        if case_name is not None:
+            for i in short[casings[short] != dom_case].tolist():
+                out.append(Verdict(i, False, "format_inconsistent", 1.0 - case_share,
+                                   f"label casing is {CASINGS[casings[i]]}; the dataset's dominant casing is "
+                                   f"{case_name} ({case_share:.0%} of distinct labels)"))
         return out

@@ -8,6 +8,7 @@ of whitespace, newlines included, becomes one space.
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 
 from tunewright.records import Example, content_hash
@@ -61,3 +62,11 @@ def normalized_example_key(ex: Example, system_prompt: str | None = None) -> str
 def normalized_input_key(ex: Example) -> str:
     """Identity of the input after normalization: equal keys with different answers are a conflict."""
     return content_hash({"input": normalized_input(ex)})
+
+
+def key64(s: str) -> int:
+    """A 64-bit hash of a text (signed, to fit an int64 array): what streaming checks keep per example instead
+    of the text. blake2b, so keys are the same in every process and run; two of a million distinct texts
+    collide with probability ~3e-8."""
+    return int.from_bytes(hashlib.blake2b(s.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little",
+                          signed=True)

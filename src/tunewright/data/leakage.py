@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tunewright.assets import resolve_path
-from tunewright.data.checks import CheckContext, Verdict, register_check
-from tunewright.data.dedup import NearDupParams, find_near_duplicates, params_from_config
+from tunewright.data.checks import BatchCheck, CheckContext, Verdict, register_check
+from tunewright.data.dedup import NearDupParams, ReferenceIndex, params_from_config
 from tunewright.data.minhash import Shingler, words
 from tunewright.data.keys import normalize_text, normalized_answer, normalized_input
 from tunewright.records import Example
@@ -122,63 +122,86 @@ def replay_overlap(cfg, n: int) -> dict:
 
 
 @register_check("leakage")
-class LeakageCheck:
-    """Train examples that repeat a test input exactly or nearly, or share an n-gram with evaluation text."""
+class LeakageCheck(BatchCheck):
+    """Train examples that repeat a test input exactly or nearly, or share an n-gram with evaluation text.
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+    The test inputs (a :class:`ReferenceIndex`) and the evaluation n-grams (an :class:`NgramIndex`) are held;
+    the training examples are judged batch by batch and forgotten."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.report: dict = {}
+        self.contaminated: dict[str, int] = {}
+
+    def _setup(self, ctx: CheckContext) -> None:
         cfg = ctx.config
         lk = cfg.audit.leakage if cfg is not None else None
-        if lk is not None and not lk.enabled:
-            return []
-        drop = lk.drop if lk is not None else True
-        n = lk.contamination_ngram if lk is not None else 13
+        self.enabled = lk is None or lk.enabled
+        self.drop = lk.drop if lk is not None else True
+        self.n = lk.contamination_ngram if lk is not None else 13
         params = params_from_config(cfg.audit.near_duplicates) if cfg is not None else NearDupParams()
         test = ctx.test_examples
-        out: list[Verdict] = []
-        report: dict = {"test_examples": len(test), "exact": 0, "near": 0, "contamination_ngram": n}
-
-        exact_idx: set[int] = set()
-        near: dict[int, tuple[float, int]] = {}
-        if test:
-            test_inputs: dict[str, str] = {}
-            for t in test:
-                test_inputs.setdefault(normalized_input(t), t.source)
-            train_inputs = [normalized_input(ex) for ex in examples]
-            for i, t in enumerate(train_inputs):
-                if t in test_inputs:
-                    exact_idx.add(i)
-                    out.append(Verdict(i, not drop, "leakage_exact", 1.0, f"same input as test example {test_inputs[t]}"))
-            test_list = list(test_inputs)
-            res = find_near_duplicates(train_inputs + test_list, params, total=len(train_inputs) + len(test_list),
-                                       desc="train/test near-duplicates")
-            n_train = len(train_inputs)
-            for (a, b), j in zip(res.pairs.tolist(), res.jaccard.tolist()):
-                if a < n_train <= b and a not in exact_idx and j > near.get(a, (0.0, -1))[0]:
-                    near[a] = (j, b - n_train)
-            for i, (j, k) in sorted(near.items()):
-                out.append(Verdict(i, not drop, "leakage_near", round(j, 4),
-                                   f"near-duplicate (Jaccard {j:.2f}) of test example {test_inputs[test_list[k]]}"))
-            report["exact"], report["near"] = len(exact_idx), len(near)
-
-        items = [EvalText("domain_test", t.source, example_text(t)) for t in test]
+        self.test_inputs: dict[str, str] = {}
+        for t in test:
+            self.test_inputs.setdefault(normalized_input(t), t.source)
+        self.test_list = list(self.test_inputs)
+        self.refs = ReferenceIndex(self.test_list, params) if test else None
+        self.items = [EvalText("domain_test", t.source, example_text(t)) for t in test]
         if cfg is not None and (lk is None or lk.general_suite) and cfg.general.enabled:
-            items += general_eval_texts(cfg)
-        index = NgramIndex(items, n)
-        counts, totals, first_item = index.overlaps([example_text(ex) for ex in examples])
-        contaminated: dict[str, int] = {}
-        counts[list(exact_idx | set(near))] = 0  # a copy of a test example is reported as leakage, not twice
-        for i in np.flatnonzero(counts > 0).tolist():
-            it = items[first_item[i]]
-            contaminated[it.collection] = contaminated.get(it.collection, 0) + 1
-            out.append(Verdict(i, not drop, "contamination_13gram", round(float(counts[i] / max(totals[i], 1)), 4),
-                               f"{counts[i]} of its {totals[i]} word {n}-grams occur in evaluation text, e.g. "
+            self.items += general_eval_texts(cfg)
+        self.index = NgramIndex(self.items, self.n)
+        self.report = {"test_examples": len(test), "exact": 0, "near": 0, "contamination_ngram": self.n,
+                       "contaminated": 0}
+        self.ready = True
+
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
+        if not self.ready:
+            self._setup(ctx)
+        if not self.enabled:
+            return []
+        out: list[Verdict] = []
+        leaked = np.zeros(len(batch), bool)  # a copy of a test example is reported as leakage, not twice
+        if self.refs is not None:
+            inputs = [normalized_input(ex) for ex in batch]
+            for k, t in enumerate(inputs):
+                if t in self.test_inputs:
+                    leaked[k] = True
+                    out.append(Verdict(start + k, not self.drop, "leakage_exact", 1.0,
+                                       f"same input as test example {self.test_inputs[t]}"))
+            best, best_j = self.refs.best_matches(inputs)
+            near = (best >= 0) & ~leaked
+            for k in np.flatnonzero(near).tolist():
+                j = float(best_j[k])
+                out.append(Verdict(start + k, not self.drop, "leakage_near", round(j, 4),
+                                   f"near-duplicate (Jaccard {j:.2f}) of test example "
+                                   f"{self.test_inputs[self.test_list[best[k]]]}"))
+            self.report["exact"] += int(leaked.sum())
+            self.report["near"] += int(near.sum())
+            leaked |= near
+        counts, totals, first_item = self.index.overlaps([example_text(ex) for ex in batch])
+        counts[leaked] = 0
+        for k in np.flatnonzero(counts > 0).tolist():
+            it = self.items[first_item[k]]
+            self.contaminated[it.collection] = self.contaminated.get(it.collection, 0) + 1
+            out.append(Verdict(start + k, not self.drop, "contamination_13gram",
+                               round(float(counts[k] / max(totals[k], 1)), 4),
+                               f"{counts[k]} of its {totals[k]} word {self.n}-grams occur in evaluation text, e.g. "
                                f"{it.collection} {it.source}"))
+        self.report["contaminated"] += int((counts > 0).sum())
+        return sorted(out, key=lambda v: v.index)
+
+    def finish(self, ctx: CheckContext) -> list[Verdict]:
+        if not self.ready:
+            self._setup(ctx)
+        if not self.enabled:
+            return []
+        cfg = ctx.config
         collections: dict[str, int] = {}
-        for it in items:
+        for it in self.items:
             collections[it.collection] = collections.get(it.collection, 0) + 1
-        report.update({"contaminated": int((counts > 0).sum()), "contaminated_by": contaminated,
-                       "eval_items": collections, "eval_items_too_short": index.too_short})
+        self.report.update({"contaminated_by": self.contaminated, "eval_items": collections,
+                            "eval_items_too_short": self.index.too_short})
         if cfg is not None and cfg.training.replay_fraction > 0 and cfg.general.enabled:
-            report.update(replay_overlap(cfg, n))
-        ctx.report["leakage"] = report
-        return out
+            self.report.update(replay_overlap(cfg, self.n))
+        ctx.report["leakage"] = self.report
+        return []

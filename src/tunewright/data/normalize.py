@@ -12,7 +12,7 @@ import html
 import re
 import unicodedata
 
-from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.checks import Check, CheckContext, Verdict, register_check
 from tunewright.data.keys import normalize_text  # re-exported: the comparison key (NFKC, whitespace, casefold)
 
 __all__ = ["normalize_text", "fix_text", "text_issues", "normalize_example", "example_texts", "NormalizationCheck"]
@@ -95,7 +95,7 @@ def example_texts(ex: Example) -> list[str]:
 
 
 @register_check("normalization")
-class NormalizationCheck:
+class NormalizationCheck(Check):
     """Unicode (NFKC), whitespace, control characters, mojibake, HTML: one verdict per issue found."""
 
     per_example = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.checks import Check, CheckContext, Verdict, register_check
 from tunewright.data.normalize import example_texts
 from tunewright.records import Example
 
@@ -64,7 +64,7 @@ def replace_superseded(text: str, rules) -> str:
 
 
 @register_check("outdated")
-class OutdatedCheck:
+class OutdatedCheck(Check):
     """One verdict per rule that matches (reason 'outdated:<rule name>')."""
 
     per_example = True

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.checks import Check, CheckContext, Verdict, register_check
 from tunewright.data.normalize import example_texts
 from tunewright.records import Example
 
@@ -127,7 +127,7 @@ def redact_example(ex: Example, types: list[str]) -> Example:
 
 
 @register_check("pii")
-class PiiCheck:
+class PiiCheck(Check):
     """One verdict per PII kind found in an example (reason pii_<kind>), with every span."""
 
     per_example = True

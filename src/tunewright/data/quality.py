@@ -8,9 +8,10 @@ SFT answers; every one is in ``audit.quality``.
 
 from __future__ import annotations
 
+import random
 import re
 
-from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.checks import BatchCheck, Check, CheckContext, Verdict, register_check
 from tunewright.records import Example
 
 # Answers that refuse or talk about being a model teach the model to do the same.
@@ -96,7 +97,7 @@ def text_quality(text: str, q, repetition: bool = True) -> list[tuple[str, float
 
 
 @register_check("quality")
-class QualityCheck:
+class QualityCheck(Check):
     """truncated, repetition, symbol_ratio, non_alphabetic, refusal, boilerplate."""
 
     per_example = True
@@ -144,40 +145,59 @@ def _detector(codes: tuple[str, ...]):
 
 
 @register_check("language")
-class LanguageCheck:
-    """wrong_language, on the examples long enough to judge (an even sample past quality.language_sample).
+class LanguageCheck(BatchCheck):
+    """wrong_language, on the examples long enough to judge: all of them, or a uniform sample of
+    quality.language_sample (a seeded reservoir, so memory holds the sample, not the data).
 
     Not per-example on purpose: lingua runs its own thread pool, which must not be forked."""
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
-        return language_verdicts(examples, ctx)
+    def __init__(self) -> None:
+        self.sample: list[tuple[int, str]] = []
+        self.seen = 0
+        self.rng = random.Random(0)
+
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
+        q = ctx.settings().quality
+        if not q.language:
+            return []
+        cap = q.language_sample
+        for k, ex in enumerate(batch):
+            t = language_text(ex, q)
+            if t is None:
+                continue
+            self.seen += 1
+            if cap is None or len(self.sample) < cap:
+                self.sample.append((start + k, t))
+            else:
+                j = self.rng.randrange(self.seen)
+                if j < cap:
+                    self.sample[j] = (start + k, t)
+        return []
+
+    def finish(self, ctx: CheckContext) -> list[Verdict]:
+        q = ctx.settings().quality
+        ctx.artifacts["language_checked"] = ctx.artifacts.get("language_checked", 0) + len(self.sample)
+        if not q.language or not self.sample:
+            return []
+        codes = tuple(sorted({q.language, *q.candidate_languages}))
+        sample = sorted(self.sample)
+        found = _detector(codes).detect_languages_in_parallel_of([t for _, t in sample])
+        out = []
+        for (i, _), lang in zip(sample, found):
+            code = lang.iso_code_639_1.name.lower() if lang is not None else None
+            if code is not None and code != q.language:
+                out.append(Verdict(i, False, "wrong_language", 1.0, f"detected {code}, declared {q.language}"))
+        return out
 
 
-def language_verdicts(examples: list[Example], ctx: CheckContext) -> list[Verdict]:
-    q = ctx.settings().quality
-    if not q.language:
-        return []
-    codes = tuple(sorted({q.language, *q.candidate_languages}))
-    texts = {}
-    for i, ex in enumerate(examples):
-        # structured answers (entity lists, JSON) are names and keys, not language
-        t = " ".join(m["content"] for m in ex.to_chat() if m["role"] != "system"
-                     and m["content"].lstrip()[:1] not in "[{")[:400]
-        if len(t) >= q.language_min_chars and letter_count(t) >= q.language_min_chars:
-            if q.language == "en" and clearly_english(t):
-                continue  # the fast path: no detector needed (most records of an English dataset)
-            texts[i] = t
-    idx = sorted(texts)
-    if q.language_sample and len(idx) > q.language_sample:
-        step = len(idx) / q.language_sample
-        idx = [idx[int(k * step)] for k in range(q.language_sample)]
-    ctx.artifacts["language_checked"] = ctx.artifacts.get("language_checked", 0) + len(idx)
-    if not idx:
-        return []
-    found = _detector(codes).detect_languages_in_parallel_of([texts[i] for i in idx])
-    out = []
-    for i, lang in zip(idx, found):
-        code = lang.iso_code_639_1.name.lower() if lang is not None else None
-        if code is not None and code != q.language:
-            out.append(Verdict(i, False, "wrong_language", 1.0, f"detected {code}, declared {q.language}"))
-    return out
+def language_text(ex: Example, q) -> str | None:
+    """The text to detect the language of, or None when it is too short or plainly English (when English is
+    declared: the fast path that skips the detector for most records of an English dataset)."""
+    # structured answers (entity lists, JSON) are names and keys, not language
+    t = " ".join(m["content"] for m in ex.to_chat() if m["role"] != "system"
+                 and m["content"].lstrip()[:1] not in "[{")[:400]
+    if len(t) < q.language_min_chars or letter_count(t) < q.language_min_chars:
+        return None
+    if q.language == "en" and clearly_english(t):
+        return None
+    return t

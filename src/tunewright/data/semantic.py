@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tunewright.data.checks import CheckContext, Verdict, register_check
+from tunewright.data.checks import BatchCheck, CheckContext, Verdict, register_check
 from tunewright.records import Example
 
 
@@ -43,25 +43,33 @@ def similar_pairs(emb: np.ndarray, threshold: float, block: int = 1024) -> list[
     return out
 
 
-def _where(examples: list[Example], k: int) -> str:
-    return examples[k].source or f"example #{k}"
-
-
 def example_text(ex: Example) -> str:
     return "\n".join(m["content"] for m in ex.to_chat() if m["role"] != "system")
 
 
 @register_check("semantic_duplicate")
-class SemanticDuplicateCheck:
-    """semantic_duplicate (cosine >= 0.99, all but the first) and semantic_near_duplicate (>= 0.95), clustered."""
+class SemanticDuplicateCheck(BatchCheck):
+    """semantic_duplicate (cosine >= 0.99, all but the first) and semantic_near_duplicate (>= 0.95), clustered.
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+    Keeps one float32 embedding per example (1.5 kB); the pairs are found in ``finish``."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
         from tunewright.data.embeddings import embed_texts
 
+        self.parts.append(embed_texts([example_text(ex) for ex in batch], ctx.settings().semantic.batch_size))
+        return []
+
+    def finish(self, ctx: CheckContext) -> list[Verdict]:
         s = ctx.settings().semantic
-        emb = embed_texts([example_text(ex) for ex in examples], s.batch_size)
+        if not self.parts:
+            return []
+        emb = np.concatenate(self.parts)
+        self.parts = []
         pairs = similar_pairs(emb, s.flag_cosine)
-        near, dup = UnionFind(len(examples)), UnionFind(len(examples))
+        near, dup = UnionFind(len(emb)), UnionFind(len(emb))
         best: dict[int, tuple[float, int]] = {}
         for i, j, c in pairs:
             near.union(i, j)
@@ -76,8 +84,8 @@ class SemanticDuplicateCheck:
             cluster = near.find(i)
             if dup.find(i) != i:  # a later copy of an earlier example (in other words)
                 out.append(Verdict(i, False, "semantic_duplicate", c,
-                                   f"cosine {c:.3f} with {_where(examples, dup.find(i))}", cluster=cluster))
+                                   f"cosine {c:.3f} with {ctx.sources[dup.find(i)]}", cluster=cluster))
             elif c < s.duplicate_cosine:  # flagged for review; audit.keep_reasons keeps it by default
                 out.append(Verdict(i, False, "semantic_near_duplicate", c,
-                                   f"cosine {c:.3f} with {_where(examples, other)}", cluster=cluster))
+                                   f"cosine {c:.3f} with {ctx.sources[other]}", cluster=cluster))
         return out
