@@ -11,6 +11,13 @@ same audit with ``audit.workers=2`` (per-example checks in a process pool). Plan
 back as recall. Writes results-<date>.json beside this file.
 
     python benchmarks/data_audit_checks/run.py [--records 100000]
+
+Memory (``--memory-records 1000000``): the same generator writes 1,000,000 records, and the full audit runs in
+a child process per arm whose peak RSS (ru_maxrss) is the result; target 4 GB. Baseline arm, same run: the
+in-memory audit as it was before streaming (``--baseline-src``: the ``src`` folder of a checkout of commit
+8c6c3fd, e.g. ``git worktree add /tmp/tw-8c6c3fd 8c6c3fd``).
+
+    python benchmarks/data_audit_checks/run.py --memory-records 1000000 --baseline-src /tmp/tw-8c6c3fd/src
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ import json
 import os
 import platform
 import random
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -64,11 +74,68 @@ def make_records(n: int, seed: int = 0) -> tuple[list[dict], dict[str, int]]:
     return out, planted
 
 
+def child(data: str, out: str) -> None:
+    """One audit of ``data`` in this process; prints seconds, peak RSS and the counts as JSON."""
+    tok = load_tokenizer(resolve_model(ModelSection()), ModelSection())
+    cfg = load_config(None, [f"data.train_files=[{data}]", "audit.workers=1"])
+    t0 = time.perf_counter()
+    s = audit_data(cfg, Path(out), get_tokenizer=lambda: tok).summary
+    secs = time.perf_counter() - t0
+    print(json.dumps({"seconds": round(secs, 1), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "input_records": s["input_records"], "used": s["used"], "quarantined": s["quarantined"],
+                      "reasons": s["reasons"], "check_seconds": s["check_seconds"],
+                      "code": str(Path(audit_data.__code__.co_filename).parents[2])}))
+
+
+def memory(n: int, baseline_src: str | None) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="tw-audit-mem-"))
+    data = tmp / "data.jsonl"
+    records, planted = make_records(n)
+    with open(data, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    del records
+    arms = {}
+    here = str(Path(__file__).resolve().parents[2] / "src")
+    for name, src in (("streaming", here), ("in_memory_8c6c3fd", baseline_src)):
+        if src is None:
+            continue
+        env = {**os.environ, "PYTHONPATH": src}
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, __file__, "--child", str(data), str(tmp / name)], env=env,
+                           capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if p.returncode != 0:
+            arms[name] = {"failed": p.returncode, "stderr_tail": p.stderr[-2000:], "wall_seconds": round(wall, 1)}
+        else:
+            arms[name] = json.loads(p.stdout.strip().splitlines()[-1])
+        print(name, json.dumps(arms[name])[:300], flush=True)
+    result = {"date": dt.date.today().isoformat(), "records": n, "file_mb": round(data.stat().st_size / 2**20),
+              "planted": planted, "arms": arms, "target_peak_rss_mb": 4096,
+              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+              "load_average_after": os.getloadavg()}
+    if "in_memory_8c6c3fd" in arms and "peak_rss_mb" in arms.get("in_memory_8c6c3fd", {}):
+        result["rss_ratio_streaming_vs_baseline"] = round(
+            arms["streaming"]["peak_rss_mb"] / arms["in_memory_8c6c3fd"]["peak_rss_mb"], 3)
+        result["same_counts"] = all(arms["streaming"][k] == arms["in_memory_8c6c3fd"][k]
+                                    for k in ("used", "quarantined", "reasons"))
+    out = Path(__file__).with_name(f"memory-{result['date']}.json")
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--baseline-records", type=int, default=10_000)
+    ap.add_argument("--memory-records", type=int)
+    ap.add_argument("--baseline-src")
+    ap.add_argument("--child", nargs=2)
     args = ap.parse_args()
+    if args.child:
+        return child(*args.child)
+    if args.memory_records:
+        return memory(args.memory_records, args.baseline_src)
     tmp = Path(tempfile.mkdtemp(prefix="tw-audit-bench-"))
     records, planted = make_records(args.records)
     data = tmp / "data.jsonl"

@@ -7,9 +7,9 @@ record and never drop one silently: each bad line becomes a :class:`Rejected` wi
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
-import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -216,15 +216,36 @@ def parse_jsonl_line(bline: bytes, src: str) -> Example | Rejected:
 
 
 def iter_csv(path: Path, display: str, prompt_column: str, completion_column: str) -> Iterator[tuple[int, Example | Rejected]]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        yield line, Rejected(f"{display}:{line}", "invalid_utf8", f"byte {e.start}: {e.reason}")
+    bad = utf8_error(path)
+    if bad:  # the whole file is one rejected record: a CSV row cannot be trusted past a decoding error
+        line, offset, reason = bad
+        yield line, Rejected(f"{display}:{line}", "invalid_utf8", f"byte {offset}: {reason}")
         return
-    csv.field_size_limit(2**31 - 1)  # the file is in memory already; oversized rows are judged (and kept) below
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    with open(path, encoding="utf-8-sig", newline="") as fh:  # streamed: one row in memory at a time
+        yield from _csv_rows(fh, display, prompt_column, completion_column)
+
+
+def utf8_error(path: Path, chunk: int = 1 << 20) -> tuple[int, int, str] | None:
+    """(line, byte offset, reason) of the first invalid UTF-8 in the file, or None; reads it in chunks."""
+    dec = codecs.getincrementaldecoder("utf-8")()
+    pos, lines = 0, 1
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(chunk)
+            try:
+                dec.decode(data, final=not data)
+            except UnicodeDecodeError as e:
+                k = max(e.start - (len(e.object) - len(data)), 0)  # the decoder may prepend a partial character
+                return lines + data[:k].count(b"\n"), pos + k, e.reason
+            if not data:
+                return None
+            lines += data.count(b"\n")
+            pos += len(data)
+
+
+def _csv_rows(fh, display: str, prompt_column: str, completion_column: str) -> Iterator[tuple[int, Example | Rejected]]:
+    csv.field_size_limit(2**31 - 1)  # oversized rows are judged (and quarantined) below, not by the csv module
+    reader = csv.DictReader(fh)
     header = reader.fieldnames or []
     for col in (prompt_column, completion_column):
         if col not in header:

@@ -141,3 +141,15 @@ def test_reference_index_finds_what_the_full_engine_finds():
     got = {i: (float(best_j[i]), int(best[i])) for i in np.flatnonzero(best >= 0).tolist()}
     assert len(want) >= 50 and set(got) == set(want)
     assert all(abs(got[i][0] - want[i][0]) < 1e-12 for i in got)
+
+
+def test_utf8_scan_across_chunk_boundaries(tmp_path):
+    from tunewright.records import utf8_error
+
+    f = tmp_path / "d.csv"
+    f.write_bytes("prompt,completion\ncafé,é\n".encode("utf-8"))
+    assert all(utf8_error(f, chunk=c) is None for c in (1, 2, 3, 4, 7))  # 'é' split between chunks is fine
+    raw = "prompt,completion\nab,cd\n".encode("utf-8") + b"x\xff,y\n"
+    f.write_bytes(raw)
+    for c in (1, 2, 5, 1 << 20):
+        assert utf8_error(f, chunk=c)[:2] == (3, raw.index(b"\xff")), c

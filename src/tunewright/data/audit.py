@@ -90,10 +90,10 @@ def read_inputs(cfg: Config, files: list[str]) -> ReadResult:
     )
 
 
-def length_stats(lengths: list[int]) -> dict[str, float]:
-    if not lengths:
-        return {}
+def length_stats(lengths: np.ndarray) -> dict[str, float]:
     a = np.asarray(lengths)
+    if not a.size:
+        return {}
     return {
         "count": int(a.size), "min": int(a.min()), "mean": round(float(a.mean()), 1),
         "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "max": int(a.max()),
@@ -123,15 +123,17 @@ def make_context(cfg: Config, tokenizer=None, test_examples: list[Example] | Non
     )
 
 
-def length_histograms(lengths: dict[int, int], dropped: set[int], bins: int = 30) -> dict[str, dict]:
-    """Token-length histograms of used and quarantined examples on shared bin edges (comparable bars)."""
-    if not lengths:
+def length_histograms(lengths: np.ndarray, used: np.ndarray, bins: int = 30) -> dict[str, dict]:
+    """Token-length histograms of used and quarantined examples on shared bin edges (comparable bars);
+    ``lengths`` is -1 where none was measured."""
+    have = lengths >= 0
+    if not have.any():
         return {"used": {"edges": [], "counts": []}, "quarantined": {"edges": [], "counts": []}}
-    edges = np.histogram_bin_edges(np.asarray(list(lengths.values())), bins=bins)
+    edges = np.histogram_bin_edges(lengths[have], bins=bins)
     out = {}
-    for name, keep in (("used", False), ("quarantined", True)):
-        vals = np.asarray([n for i, n in lengths.items() if (i in dropped) == keep])
-        out[name] = {"edges": [round(float(e), 1) for e in edges], "counts": np.histogram(vals, bins=edges)[0].tolist()}
+    for name, mask in (("used", used), ("quarantined", ~used)):
+        out[name] = {"edges": [round(float(e), 1) for e in edges],
+                     "counts": np.histogram(lengths[have & mask], bins=edges)[0].tolist()}
     return out
 
 
@@ -200,8 +202,10 @@ def audit_stream(
         t1 = time.perf_counter()
         keep((k, v) for v in check.finish(ctx))
         seconds[check.name] = round(seconds.get(check.name, 0.0) + time.perf_counter() - t1, 3)
-    verdicts = {i: [v for _, v in sorted(kv, key=lambda x: x[0])] for i, kv in flagged.items()}  # check order
-    flagged.clear()
+    for i, kv in flagged.items():  # in place, one list at a time: no second copy of every verdict
+        kv.sort(key=lambda x: x[0])  # check order (stable: within a check, the order it gave)
+        flagged[i] = [v for _, v in kv]
+    verdicts: dict[int, list[Verdict]] = flagged  # type: ignore[assignment]
     dropped = {i for i, vs in verdicts.items() if any(is_dropped(v, cfg.audit) for v in vs)}
 
     suspects = {s["index"]: s for s in ctx.artifacts.get("label_suspects", [])}
@@ -209,7 +213,6 @@ def audit_stream(
     counts = Counter()
     tally = ClassTally(cfg.audit.label_noise.max_answer_words)
     tasks: Counter = Counter()
-    used_lengths: list[int] = []
     i = 0
     with tqdm(total=total, desc="audit: writing", unit="rec", disable=None, leave=False) as bar:
         for items in batches(open_items(), size):
@@ -243,8 +246,6 @@ def audit_stream(
                 if not drop:
                     write_clean(item)
                     clean_batch.append(item)
-                    if i in ctx.token_lengths:
-                        used_lengths.append(ctx.token_lengths[i])
                 i += 1
             tally.add(clean_batch)
             tasks.update(str(ex.meta["task"]) for ex in clean_batch if "task" in ex.meta)
@@ -252,6 +253,9 @@ def audit_stream(
     if i != n_examples:
         raise RuntimeError("the input changed while it was being audited: "
                            f"{n_examples} examples in the first pass, {i} in the second")
+    lengths = ctx.token_lengths.array(n_examples)
+    used = np.ones(n_examples, bool)
+    used[list(dropped)] = False
     summary = {
         "input_records": counts["input"],
         "used": n_examples - len(dropped),
@@ -259,8 +263,8 @@ def audit_stream(
         "flagged_kept": counts["flagged_kept"],
         "reasons": dict(reason_counts.most_common()),
         "dropped_reasons": dict(dropped_counts.most_common()),
-        "token_lengths": length_stats(used_lengths),
-        "length_histograms": length_histograms(ctx.token_lengths, dropped),
+        "token_lengths": length_stats(lengths[used & (lengths >= 0)]),
+        "length_histograms": length_histograms(lengths, used),
         "check_seconds": seconds,
         "audit_seconds": round(time.perf_counter() - t0, 3),
         "batch_records": size,

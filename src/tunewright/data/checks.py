@@ -14,6 +14,7 @@ and ``finish``, and its ``run(examples, ctx)`` is both over one list.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from tunewright.records import Example
 from tunewright.registry import Registry
 
 
-@dataclass
+@dataclass(slots=True)  # a million-record audit holds hundreds of thousands of these
 class Verdict:
     index: int  # position in the examples list (ids are content hashes, so exact copies share one)
     keep: bool
@@ -44,7 +45,7 @@ class CheckContext:
     max_seq_tokens: int = 1024
     drop_exact_duplicates: bool = True
     drop_conflicts: bool = True
-    token_lengths: dict[int, int] = field(default_factory=dict)  # index -> tokens, filled by token_length
+    token_lengths: "IndexedInts" = field(default_factory=lambda: IndexedInts())  # tokens by index (token_length)
     audit: Any = None  # the config's AuditSection (thresholds of the newer checks); None means its defaults
     labels: list[str] = field(default_factory=list)  # the declared label set (task.labels), empty when none
     workers: int = 1
@@ -60,12 +61,77 @@ class CheckContext:
     config: Any = None  # the whole Config, for checks with their own section (near_duplicate, leakage)
     test_examples: list[Example] = field(default_factory=list)  # held-out test files, for leakage
     report: dict[str, Any] = field(default_factory=dict)  # check name -> counts merged into audit.json
-    sources: list[str] = field(default_factory=list)  # "file:line" of every example seen so far, by index
+    sources: "Sources" = field(default_factory=lambda: Sources())  # "file:line" of every example seen, by index
 
     def see(self, batch: list[Example], start: int) -> None:
         """Record the sources of a batch (once, whoever calls first): checks name other examples by them."""
         if len(self.sources) == start:
             self.sources.extend(ex.source or f"example #{start + k}" for k, ex in enumerate(batch))
+
+
+class Sources:
+    """The "file:line" of every example, by index: a file id and a line number (12 bytes) when the source has
+    that form and the file was seen before, the string itself otherwise."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self._file_id: dict[str, int] = {}
+        self.fid, self.line = array("i"), array("q")  # fid -1: the string is in self.other
+        self.other: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.fid)
+
+    def extend(self, sources) -> None:
+        for src in sources:
+            name, _, line = src.rpartition(":")
+            if name and line.isdigit() and line == str(int(line)):
+                k = self._file_id.get(name)
+                if k is None:
+                    k = self._file_id[name] = len(self.files)
+                    self.files.append(name)
+                self.fid.append(k)
+                self.line.append(int(line))
+            else:
+                self.other[len(self.fid)] = src
+                self.fid.append(-1)
+                self.line.append(0)
+
+    def __getitem__(self, i: int) -> str:
+        k = self.fid[i]
+        return self.other[i] if k < 0 else f"{self.files[k]}:{self.line[i]}"
+
+
+class IndexedInts:
+    """An int per example index, set batch by batch (8 bytes each; a dict of ints costs ~12x more)."""
+
+    def __init__(self) -> None:
+        self.values = np.full(0, -1, np.int64)
+
+    def set(self, start: int, values) -> None:
+        values = np.asarray(values, dtype=np.int64)
+        end = start + values.size
+        if end > self.values.size:
+            grown = np.full(max(end, 2 * self.values.size), -1, np.int64)
+            grown[: self.values.size] = self.values
+            self.values = grown
+        self.values[start:end] = values
+
+    def __contains__(self, i: int) -> bool:
+        return 0 <= i < self.values.size and self.values[i] >= 0
+
+    def __getitem__(self, i: int) -> int:
+        return int(self.values[i])
+
+    def __len__(self) -> int:
+        return int((self.values >= 0).sum())
+
+    def array(self, n: int) -> np.ndarray:
+        """Values of indices 0..n-1, -1 where none was set."""
+        out = np.full(n, -1, np.int64)
+        m = min(n, self.values.size)
+        out[:m] = self.values[:m]
+        return out
 
 
 class Check:
@@ -254,7 +320,7 @@ class TokenLengthCheck(Check):
         n_of = dict(zip(texts, batch_token_counts(tok, texts)))
         overhead: dict[tuple[str, ...], int] = {}
         min_tokens = ctx.settings().quality.min_tokens
-        out = []
+        out, lengths = [], []
         for i, c in enumerate(chats):
             roles = tuple(m["role"] for m in c)
             if roles not in overhead:
@@ -262,13 +328,14 @@ class TokenLengthCheck(Check):
             n = overhead[roles] + sum(n_of[m["content"]] for m in c)
             if abs(n - ctx.max_seq_tokens) <= self.EXACT_MARGIN:
                 n = chat_token_length(tok, c)
-            ctx.token_lengths[start + i] = n
+            lengths.append(n)
             if n > ctx.max_seq_tokens:
                 out.append(Verdict(start + i, False, "too_long", n / ctx.max_seq_tokens,
                                    f"{n} tokens > max_seq_tokens {ctx.max_seq_tokens}"))
             content = sum(n_of[m["content"]] for m in c if m["role"] != "system")
             if content < min_tokens:
                 out.append(Verdict(start + i, False, "too_short", 1.0, f"{content} tokens of content < min_tokens {min_tokens}"))
+        ctx.token_lengths.set(start, lengths)
         return out
 
 

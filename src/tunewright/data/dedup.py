@@ -17,7 +17,7 @@ from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
 from tunewright.data.checks import BatchCheck, CheckContext, Int64Parts, Verdict, register_check
-from tunewright.data.minhash import (MinHasher, Shingler, Shingles, band_keys, batched, bucket_pairs, exact_jaccard,
+from tunewright.data.minhash import (MinHasher, Shingler, Shingles, band_keys, band_pair_codes, batched, exact_jaccard,
                                      optimal_bands)
 from tunewright.data.keys import key64, normalized_answer, normalized_input
 from tunewright.records import Example
@@ -87,19 +87,61 @@ class NearDupIndex:
 
     def result(self) -> NearDupResult:
         """Every pair whose word n-gram sets have Jaccard >= threshold (found with high probability, see
-        minhash.py for the S-curve), and the clusters they form. Consumes the index."""
-        sh = Shingles.concat(self.sh_parts)
-        keys = np.concatenate(self.key_parts, axis=1) if self.key_parts else np.zeros((self.bands, 0), np.uint64)
-        self.sh_parts, self.key_parts = [], []  # copied into sh and keys; free them before pairing
+        minhash.py for the S-curve), and the clusters they form. Consumes the index.
+
+        Candidates are confirmed band by band, and a band's candidates already seen in an earlier band are
+        skipped: memory holds the codes of the candidates seen (8 bytes each) and the confirmed pairs, never
+        every band's candidate pairs at once."""
+        sh = _concat_consuming(self.sh_parts)
+        keys = _stack_consuming(self.key_parts, self.bands)
+        n = max(len(sh), 1)
         members = np.flatnonzero(sh.sizes() > 0)  # a text without words is no one's near-duplicate
-        cand = bucket_pairs(keys, members, self.params.max_bucket_pairs)
+        seen = np.zeros(0, np.int64)
+        kept_codes, kept_jac = [], []
+        for codes in band_pair_codes(keys, members, self.params.max_bucket_pairs, n):
+            if seen.size:
+                pos = np.minimum(np.searchsorted(seen, codes), seen.size - 1)
+                codes = codes[seen[pos] != codes]
+            if codes.size == 0:
+                continue
+            seen = np.concatenate([seen, codes])
+            seen.sort(kind="stable")
+            jac = exact_jaccard(sh, np.stack([codes // n, codes % n], axis=1))
+            ok = jac >= self.params.threshold
+            kept_codes.append(codes[ok])
+            kept_jac.append(jac[ok])
         del keys
-        jac = exact_jaccard(sh, cand)
-        ok = jac >= self.params.threshold
-        pairs, jac = cand[ok], jac[ok]
+        code = np.concatenate(kept_codes) if kept_codes else np.zeros(0, np.int64)
+        jac = np.concatenate(kept_jac) if kept_jac else np.zeros(0)
+        order = np.argsort(code, kind="stable")
+        code, jac = code[order], jac[order]
+        pairs = np.stack([code // n, code % n], axis=1) if code.size else np.zeros((0, 2), np.int64)
         labels = union_find_labels(len(sh), pairs)
-        return NearDupResult(pairs, jac, labels, sh, candidates=len(cand), bands=self.bands, rows=self.rows,
+        return NearDupResult(pairs, jac, labels, sh, candidates=int(seen.size), bands=self.bands, rows=self.rows,
                              stats={"records": len(sh), "shingles": int(sh.ids.size)})
+
+
+def _concat_consuming(parts: list[Shingles]) -> Shingles:
+    """Shingles.concat that frees each part once copied: the peak is the result plus one part, not twice."""
+    sizes = np.concatenate([p.sizes() for p in parts]) if parts else np.zeros(0, np.int64)
+    off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    ids = np.empty(int(off[-1]), np.uint32)
+    at = 0
+    while parts:
+        p = parts.pop(0)
+        ids[at:at + p.ids.size] = p.ids
+        at += p.ids.size
+    return Shingles(ids, off)
+
+
+def _stack_consuming(parts: list[np.ndarray], bands: int) -> np.ndarray:
+    keys = np.empty((bands, sum(p.shape[1] for p in parts)), np.uint64)
+    at = 0
+    while parts:
+        p = parts.pop(0)
+        keys[:, at:at + p.shape[1]] = p
+        at += p.shape[1]
+    return keys
 
 
 def find_near_duplicates(
@@ -242,7 +284,7 @@ class NearDuplicateCheck(BatchCheck):
 
     def __init__(self) -> None:
         self.index: NearDupIndex | None = None
-        self.rep_of_key: dict[int, int] = {}  # input key -> position among distinct inputs
+        self.seen = np.zeros(0, np.int64)  # sorted keys of the distinct inputs so far (8 bytes each)
         self.rep, self.lengths, self.answers = Int64Parts(), Int64Parts(), Int64Parts()
         self.snippets: dict[int, list[dict]] = {}  # example index -> sample members waiting for its text
 
@@ -255,21 +297,20 @@ class NearDuplicateCheck(BatchCheck):
             return []
         if self.index is None:
             self.index = NearDupIndex(params_from_config(nd) if nd is not None else NearDupParams())
-        texts, rep, lengths, answers = [], [], [], []
-        for k, ex in enumerate(batch):
-            t = normalized_input(ex)
-            key = key64(t)
-            if key in self.rep_of_key:
-                continue
-            self.rep_of_key[key] = len(self.rep_of_key)
-            texts.append(t)
-            rep.append(start + k)
-            lengths.append(len(t))
-            answers.append(key64(normalized_answer(ex)))
-        self.index.add(texts)
-        self.rep.add(rep)
-        self.lengths.add(lengths)
-        self.answers.add(answers)
+        texts = [normalized_input(ex) for ex in batch]
+        keys = np.array([key64(t) for t in texts], dtype=np.int64)
+        _, first = np.unique(keys, return_index=True)  # the first of each input within the batch...
+        first.sort()
+        if self.seen.size:  # ...that no earlier batch had
+            pos = np.minimum(np.searchsorted(self.seen, keys[first]), self.seen.size - 1)
+            first = first[self.seen[pos] != keys[first]]
+        self.seen = np.concatenate([self.seen, keys[first]])
+        self.seen.sort(kind="stable")
+        new = first.tolist()
+        self.index.add([texts[k] for k in new])
+        self.rep.add([start + k for k in new])
+        self.lengths.add([len(texts[k]) for k in new])
+        self.answers.add([key64(normalized_answer(batch[k])) for k in new])
         return []
 
     def finish(self, ctx: CheckContext) -> list[Verdict]:
@@ -280,7 +321,7 @@ class NearDuplicateCheck(BatchCheck):
         keep_rule = nd.keep if nd is not None else "first"
         drop, drop_conflicts = (nd.drop, nd.drop_conflicts) if nd is not None else (True, False)
         res = self.index.result()
-        self.index, self.rep_of_key = None, {}
+        self.index, self.seen = None, np.zeros(0, np.int64)
         rep, lengths, answers = self.rep.array(), self.lengths.array(), self.answers.array()
         src = ctx.sources
         out: list[Verdict] = []
@@ -300,27 +341,30 @@ class NearDuplicateCheck(BatchCheck):
                 for m, row in zip(members[:5].tolist(), shown):
                     self.snippets.setdefault(int(rep[m]), []).append(row)  # filled by revisit
                 sample.append({"kept": kept_src, "members": shown})
-        partners: dict[int, list[str]] = {}
-        best: dict[int, float] = {}
-        n_conflict_pairs = 0
-        for (a, b), j in zip(res.pairs.tolist(), res.jaccard.tolist()):
-            if answers[a] == answers[b]:
-                continue
-            n_conflict_pairs += 1
-            for x, y in ((a, b), (b, a)):
-                partners.setdefault(x, []).append(f"{src[rep[y]]} (Jaccard {j:.2f})")
-                best[x] = max(best.get(x, 0.0), j)
-        for x, ps in partners.items():
-            out.append(Verdict(int(rep[x]), not drop_conflicts, "near_duplicate_conflict", round(best[x], 4),
-                               f"near-duplicate input with a different answer: {', '.join(ps[:3])}"
-                               + (f" and {len(ps) - 3} more" if len(ps) > 3 else "")))
+        # near-duplicate pairs whose answers differ, per member: how many, the best Jaccard, the first 3 partners
+        diff = answers[res.pairs[:, 0]] != answers[res.pairs[:, 1]] if len(res.pairs) else np.zeros(0, bool)
+        cp, cj = res.pairs[diff], res.jaccard[diff]
+        n_conflict_pairs = int(diff.sum())
+        xs, ys = np.concatenate([cp[:, 0], cp[:, 1]]), np.concatenate([cp[:, 1], cp[:, 0]])
+        js = np.concatenate([cj, cj])
+        seq = np.concatenate([np.arange(len(cp)) * 2, np.arange(len(cp)) * 2 + 1])  # pair order, a before b
+        order = np.lexsort((seq, xs))
+        xs, ys, js = xs[order], ys[order], js[order]
+        starts = np.flatnonzero(np.concatenate([[True], xs[1:] != xs[:-1]])) if xs.size else np.zeros(0, np.int64)
+        ends = np.append(starts[1:], xs.size)
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            x, best = int(xs[a]), float(js[a:b].max())
+            ps = [f"{src[rep[y]]} (Jaccard {j:.2f})" for y, j in zip(ys[a:a + 3].tolist(), js[a:a + 3].tolist())]
+            out.append(Verdict(int(rep[x]), not drop_conflicts, "near_duplicate_conflict", round(best, 4),
+                               f"near-duplicate input with a different answer: {', '.join(ps)}"
+                               + (f" and {b - a - 3} more" if b - a > 3 else "")))
         ctx.report["near_duplicates"] = {
             "threshold": params.threshold, "num_perm": params.num_perm, "ngram": params.ngram,
             "bands": res.bands, "rows": res.rows, "distinct_inputs": int(rep.size),
             "candidate_pairs": res.candidates, "confirmed_pairs": int(len(res.pairs)),
             "clusters": len(clusters), "in_clusters": int(sum(m.size for m in clusters)),
             "flagged": int(sum(m.size - 1 for m in clusters)), "conflict_pairs": n_conflict_pairs,
-            "conflict_examples": len(partners), "keep_rule": keep_rule, "sample_clusters": sample,
+            "conflict_examples": int(starts.size), "keep_rule": keep_rule, "sample_clusters": sample,
         }
         return out
 

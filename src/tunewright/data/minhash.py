@@ -246,35 +246,35 @@ def band_keys(sig: np.ndarray, bands: int, rows: int, seed: int = _SEED) -> np.n
     return keys
 
 
-def bucket_pairs(keys: np.ndarray, members: np.ndarray, max_bucket_pairs: int = 64) -> np.ndarray:
-    """Pairs (i, j), i < j, of ``members`` that share a key in any band; (K, 2) int64, unique.
+def band_pair_codes(keys: np.ndarray, members: np.ndarray, max_bucket_pairs: int = 64,
+                    n: int | None = None) -> Iterator[np.ndarray]:
+    """Per band, the sorted unique codes ``i * n + j`` (i < j) of the pairs of ``members`` that share that
+    band's key (``n`` > every member). A band at a time, so a caller can drop the pairs it has seen before
+    instead of holding every band's pairs at once.
 
     Within a bucket every member is paired with up to ``max_bucket_pairs`` members after it (in index order),
     so a degenerate bucket of m near-identical records costs O(m * max_bucket_pairs), not O(m**2); union-find
     still joins them into one cluster through the overlapping windows."""
-    out = []
+    n = np.int64(n if n is not None else (int(members.max()) + 1 if members.size else 1))
     for band in keys:
         k = band[members]
         order = np.lexsort((members, k))
         ks, ms = k[order], members[order]
+        del k, order
         same_next = ks[1:] == ks[:-1]
         if not same_next.any():
             continue
         run_id = np.concatenate([[0], np.cumsum(~same_next)])
         pos = np.flatnonzero(np.concatenate([same_next, [False]]))  # has at least one partner after it
+        out = []
         for d in range(1, max_bucket_pairs + 1):
             pos = pos[pos + d < ks.size]
             pos = pos[run_id[pos + d] == run_id[pos]]
             if pos.size == 0:
                 break
-            out.append(np.stack([ms[pos], ms[pos + d]], axis=1))
-    if not out:
-        return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.concatenate(out).astype(np.int64)
-    pairs.sort(axis=1)  # (i, j) with i < j: members are distinct indices
-    n = np.int64(max(int(members.max()) + 1, 1))
-    code = sorted_unique(pairs[:, 0] * n + pairs[:, 1])
-    return np.stack([code // n, code % n], axis=1)
+            a, b = ms[pos].astype(np.int64), ms[pos + d].astype(np.int64)
+            out.append(np.minimum(a, b) * n + np.maximum(a, b))
+        yield sorted_unique(np.concatenate(out))
 
 
 def gather(sh: Shingles, recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from tunewright.data.checks import CHECKS, Check, CheckContext, Verdict
+from tunewright.data.checks import CHECKS, Check, CheckContext, IndexedInts, Sources, Verdict
 
 _SHARED: dict = {}  # set before the pool forks; read by _run_slice in the children
 
@@ -58,7 +58,8 @@ def _shift(v: Verdict, start: int) -> Verdict:
 def _pooled(checks: list[Check], pooled: list[int], batch, ctx: CheckContext, workers: int) -> dict[int, list[Verdict]]:
     # The tokenizer stays here: no poolable check needs it, and a forked Rust tokenizer can deadlock.
     _SHARED.update(batch=batch, checks=checks,
-                   ctx=dataclasses.replace(ctx, tokenizer=None, token_lengths={}, artifacts={}, sources=[]))
+                   ctx=dataclasses.replace(ctx, tokenizer=None, token_lengths=IndexedInts(), artifacts={},
+                                               sources=Sources()))
     n = len(batch)
     size = max(1000, -(-n // (workers * 4)))
     bounds = [(a, min(a + size, n)) for a in range(0, n, size)]
