@@ -6,6 +6,7 @@ Nothing is lost: ``input_records == used + quarantined``, where the quarantine h
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import time
@@ -198,6 +199,11 @@ def audit_stream(
             keep(observe_batch(instances, batch, n_examples, ctx, cfg.audit.workers, seconds))
             n_examples += len(batch)
             bar.update(len(items))
+            del items, batch
+            # What outlives the batch (verdicts, keys) is frozen out of the cyclic GC's scans: without it each
+            # full collection rescans every verdict kept so far (GC pauses were most of token_length's time).
+            gc.freeze()
+    gc.unfreeze()
     for k, check in enumerate(instances):
         t1 = time.perf_counter()
         keep((k, v) for v in check.finish(ctx))
