@@ -153,3 +153,17 @@ def test_utf8_scan_across_chunk_boundaries(tmp_path):
     f.write_bytes(raw)
     for c in (1, 2, 5, 1 << 20):
         assert utf8_error(f, chunk=c)[:2] == (3, raw.index(b"\xff")), c
+
+
+def test_sources_and_lengths_are_compact_but_exact():
+    from tunewright.data.checks import IndexedInts, Sources
+
+    got = ["data/a.jsonl:1", "data/a.jsonl:2", "x:007", "example #3", "data/b.csv:10", "c:d:5", ":4", "data/a.jsonl:9"]
+    s = Sources()
+    s.extend(got[:3])
+    s.extend(got[3:])
+    assert [s[i] for i in range(len(s))] == got and s.files == ["data/a.jsonl", "data/b.csv", "c:d"]  # "x:007", ":4": kept whole
+    t = IndexedInts()
+    t.set(0, [5, 6])
+    t.set(2, [7])
+    assert 2 in t and 3 not in t and t[2] == 7 and t.array(4).tolist() == [5, 6, 7, -1]
