@@ -247,9 +247,9 @@ class ExactDuplicateCheck(BatchCheck):
         keys = self.keys.array()
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)  # first: earliest index
         firsts = first[inverse]
+        later = np.flatnonzero(firsts != np.arange(keys.size))
         return [Verdict(i, not ctx.drop_exact_duplicates, "exact_duplicate", 1.0, f"same as {ctx.sources[f]}")
-                for i, f in zip(np.flatnonzero(firsts != np.arange(keys.size)).tolist(),
-                                firsts[firsts != np.arange(keys.size)].tolist())]
+                for i, f in zip(later.tolist(), firsts[later].tolist())]
 
 
 @register_check("conflicting_duplicate")
