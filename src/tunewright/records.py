@@ -328,8 +328,13 @@ def iter_files(
 
 def read_files(paths: Iterable[str | Path], **kw: Any) -> ReadResult:
     """Read every file into Examples; bad lines go to ``rejected`` (see :func:`iter_files`)."""
+    return collect(iter_files(paths, **kw))
+
+
+def collect(items: Iterable[Example | Rejected]) -> ReadResult:
+    """Records from :func:`iter_files` gathered into a ReadResult."""
     result = ReadResult()
-    for item in iter_files(paths, **kw):
+    for item in items:
         result.input_records += 1
         (result.examples if isinstance(item, Example) else result.rejected).append(item)
     return result
@@ -349,14 +354,12 @@ def binary_reason(path: Path, probe: int = 8192) -> str:
 
 def write_jsonl(path: Path, rows: Iterable[Any]) -> int:
     """Atomic JSONL write of Examples, Rejecteds or dicts; returns the row count."""
-    from tunewright.project import atomic_write_text
-
-    lines = []
-    for r in rows:
-        d = r.to_json() if hasattr(r, "to_json") else r
-        lines.append(json.dumps(d, ensure_ascii=False))
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
-    return len(lines)
+    n = 0
+    with jsonl_writer(path) as write:
+        for r in rows:
+            write(r)
+            n += 1
+    return n
 
 
 @contextmanager
@@ -388,5 +391,10 @@ def iter_examples(path: Path, batch: int = 10_000) -> Iterator[list[Example]]:
 
 def read_examples(path: Path) -> list[Example]:
     """Read a JSONL of Examples written by :func:`write_jsonl` (a run's own data files)."""
+    return [ex for batch in iter_examples(path) for ex in batch]
+
+
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """Every row of a JSONL file of objects (a run's quarantine, its label suspects)."""
     with open(path, encoding="utf-8") as f:
-        return [Example.from_json(json.loads(line)) for line in f if line.strip()]
+        return [json.loads(line) for line in f if line.strip()]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,8 +24,8 @@ from tunewright.data.gate import evaluate_gate, matches
 from tunewright.data.parallel import observe_batch
 from tunewright.data.sufficiency import ClassTally, sufficiency_summary
 from tunewright.project import write_json
-from tunewright.records import (Example, ReadResult, Rejected, iter_files, jsonl_writer, read_examples, read_files,
-                                write_jsonl)
+from tunewright.records import (Example, ReadResult, Rejected, collect, iter_files, jsonl_writer, read_examples,
+                                read_json_lines, write_jsonl)
 
 # Modules whose import registers checks (STYLE.md #7); checks.py registers the first ones itself.
 CHECK_MODULES = ["format", "normalize", "quality", "pii", "outdated", "label_noise", "semantic", "dedup", "leakage"]
@@ -65,11 +64,6 @@ class AuditResult:
         return self.summary["gate"]["passed"]
 
 
-def read_json_lines(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def input_items(cfg: Config, files: list[str]) -> Callable[[], Iterator[Example | Rejected]]:
     """A function that opens the files afresh and yields every record (the audit reads them twice)."""
     paths = [str(resolve_path(cfg.resolve(f))) for f in files]
@@ -80,15 +74,7 @@ def input_items(cfg: Config, files: list[str]) -> Callable[[], Iterator[Example 
 
 
 def read_inputs(cfg: Config, files: list[str]) -> ReadResult:
-    paths = [str(resolve_path(cfg.resolve(f))) for f in files]
-    return read_files(
-        paths,
-        format=cfg.data.format,
-        prompt_column=cfg.data.prompt_column,
-        completion_column=cfg.data.completion_column,
-        max_records=cfg.data.max_records,
-        display_names=dict(zip(paths, files)),
-    )
+    return collect(input_items(cfg, files)())
 
 
 def length_stats(lengths: np.ndarray) -> dict[str, float]:

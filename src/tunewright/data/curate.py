@@ -92,19 +92,17 @@ def _table(examples: list[Example], schema):
     return pa.table(cols, schema=schema)
 
 
-def write_parquet(path: Path, examples: Iterable[list[Example]] | list[Example]) -> None:
-    """One row per example; ``meta`` as a JSON string, since its keys differ from record to record.
-    ``examples`` is a list, or batches of them (written as row groups, so memory holds one batch)."""
+def write_parquet(path: Path, batches: Iterable[list[Example]]) -> None:
+    """One row per example; ``meta`` as a JSON string, since its keys differ from record to record. Each
+    batch of examples is a row group, so memory holds one batch."""
     import pyarrow.parquet as pq
 
     schema = _parquet_schema()
-    if isinstance(examples, list) and (not examples or isinstance(examples[0], Example)):
-        examples = [examples]
     tmp = Path(path).with_suffix(".parquet.tmp")
     try:
         with pq.ParquetWriter(tmp, schema) as w:
             wrote = False
-            for batch in examples:
+            for batch in batches:
                 if batch:
                     w.write_table(_table(batch, schema))
                     wrote = True

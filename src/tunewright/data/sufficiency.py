@@ -70,17 +70,6 @@ class ClassTally:
             return False
         return sum(counts.values()) >= 0.9 * self.n
 
-    def classes(self) -> list[str | None]:
-        return [self.names[c] if c >= 0 else None for c in self.codes.array().tolist()]
-
-
-def dataset_classes(examples: list[Example], audit_cfg, declared: bool = False) -> list[str | None] | None:
-    """The class of each example when the dataset is a classification one (:meth:`ClassTally.is_classification`),
-    else None."""
-    tally = ClassTally(audit_cfg.label_noise.max_answer_words)
-    tally.add(examples)
-    return tally.classes() if tally.is_classification(audit_cfg, declared) else None
-
 
 def assess_sufficiency(clean: list[Example], input_records: int, audit_cfg, declared: bool = False) -> dict:
     tally = ClassTally(audit_cfg.label_noise.max_answer_words)

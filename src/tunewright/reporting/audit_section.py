@@ -9,11 +9,11 @@ audit stage, so the findings are readable before anything is trained.
 from __future__ import annotations
 
 import html
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from tunewright.project import atomic_write_text, read_json
+from tunewright.records import read_json_lines
 from tunewright.reporting import plots
 
 EXAMPLES_PER_REASON = 3
@@ -21,10 +21,7 @@ MAX_CLUSTERS = 5
 
 
 def _rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_json_lines(path) if path.exists() else []
 
 
 def _excerpt(row: dict, limit: int = 300) -> str:
