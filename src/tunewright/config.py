@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tunewright.cost.settings import CostSection
+from tunewright.errors import InputError
 
 # The evals prompt (108 tokens) asks for chain of thought first; the demo trains direct answers with this
 # 47-token instruction instead, which also makes every training and evaluation sequence ~40% shorter.
@@ -460,7 +461,7 @@ class Config(Section):
         return str(candidate)
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config file that cannot be used; the message names the file and the key."""
 
 
@@ -556,3 +557,14 @@ def render_starter_config() -> str:
         out += _render_section(field.annotation, defaults[name], "  ")
         out.append("")
     return "\n".join(out)
+
+
+def write_starter_config(path: Path, force: bool = False) -> Path:
+    """Write the commented starter config to ``path``; an existing file stays unless ``force``."""
+    from tunewright.project import atomic_write_text
+
+    path = Path(path)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} exists; pass --force to overwrite")
+    atomic_write_text(path, render_starter_config())
+    return path

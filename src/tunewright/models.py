@@ -19,6 +19,7 @@ import torch
 from tunewright.assets import resolve_path
 from tunewright.config import ModelSection
 from tunewright.project import file_sha256
+from tunewright.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def load_tokenizer(resolved: ResolvedModel, cfg: ModelSection):
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     if not tok.chat_template:
-        raise ValueError(f"{resolved.origin}: the tokenizer has no chat template; tunewright trains chat models")
+        raise InputError(f"{resolved.origin}: the tokenizer has no chat template; tunewright trains chat models")
     return tok
 
 

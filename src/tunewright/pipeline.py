@@ -6,14 +6,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tunewright.config import Config, config_to_dict
-from tunewright.data.audit import AuditResult, audit_data
+from tunewright.config import Config
+from tunewright.data.audit import audit_data
 from tunewright.data.split import SplitResult, split_examples, write_split
 from tunewright.data.dedup import params_from_config
 from tunewright.models import ResolvedModel, load_adapter_model, load_model, load_tokenizer, resolve_model
-from tunewright.project import Run, create_run, file_sha256, register_run, write_json
+from tunewright.project import Run, file_sha256, new_run, register_run, runs_root, write_json
 from tunewright.records import read_examples
+from tunewright.results import AuditOutcome, EvalOutcome, ExportOutcome, Headline, LearningCurveOutcome, MitigationOutcome
+from tunewright.errors import GateFailed, MissingArtifact  # noqa: F401 (GateFailed re-exported)
+
+if TYPE_CHECKING:
+    from tunewright.training.trainer import TrainResult
 
 # The demo runs on the built-in defaults (SmolLM2-135M-Instruct, ner_finance); these keep it within its time
 # budget on a 2-core CPU (~200 trained tokens/s). --quick is the test-sized variant.
@@ -30,10 +36,6 @@ QUICK_OVERRIDES = [
 
 def demo_overrides(quick: bool) -> list[str]:
     return list(QUICK_OVERRIDES if quick else DEMO_OVERRIDES)
-
-
-class GateFailed(RuntimeError):
-    pass
 
 
 @dataclass
@@ -55,18 +57,13 @@ class Session:
         return self.tokenizer
 
 
-def runs_dir(cfg: Config) -> Path:
-    return Path(cfg.resolve(cfg.project.runs_dir))
-
-
-def new_run(cfg: Config) -> Run:
-    return create_run(runs_dir(cfg), cfg.project.name, config_to_dict(cfg),
-                      seeds={"split": cfg.split.seed, "training": cfg.training.seed}, cwd=cfg.base_dir)
 
 
 def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bool = False,
-                curate: bool = False) -> AuditResult:
-    """Audit (and, with ``curate``, write the curated set); a failed data gate raises unless ``force``."""
+                curate: bool = False) -> AuditOutcome:
+    """Audit the input files into ``run/data`` (clean set, quarantine, audit.json and audit.html) and, with
+    ``curate``, write the curated set. A failed data gate raises GateFailed unless ``force``; forced, the
+    outcome says it failed and the manifest records that the run went on."""
     session = session or Session(cfg)
     with run.stage("audit"):
         if curate:
@@ -86,13 +83,13 @@ def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bo
         write_audit_html(run.data_dir)
         run.record_artifact("audit", run.data_dir / "clean.jsonl", run.data_dir / "quarantine.jsonl",
                             run.data_dir / "audit.json", run.data_dir / "audit.html")
+    msg = data_gate_message(result.summary, run.data_dir)
     if not result.passed:
-        msg = data_gate_message(result.summary, run.data_dir)
         if not force:
             raise GateFailed(msg)
         result.summary["gate"]["forced"] = True
         run.update_manifest(audit=result.summary)
-    return result
+    return AuditOutcome.from_summary(run.path, result.summary, msg, result.passed)
 
 
 def data_gate_message(summary: dict, data_dir: Path) -> str:
@@ -102,6 +99,8 @@ def data_gate_message(summary: dict, data_dir: Path) -> str:
 
 
 def stage_split(cfg: Config, run: Run) -> SplitResult:
+    """Split the audited (or curated) set into train/validation/test files in ``run/data``: deterministic by
+    ``split.seed``, near-duplicate clusters kept whole, a given test file used as the test split."""
     with run.stage("split"):
         curated = run.data_dir / "curated.jsonl"  # written by 'tunewright data curate'
         clean = read_examples(curated if curated.exists() else run.data_dir / "clean.jsonl")
@@ -120,25 +119,29 @@ def stage_split(cfg: Config, run: Run) -> SplitResult:
 def _load_split(run: Run, name: str):
     path = run.data_dir / f"{name}.jsonl"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; run 'tunewright split' for this run first")
+        raise MissingArtifact(f"{path}: missing; run 'tunewright split' for this run first")
     return read_examples(path)
 
 
-def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None) -> dict:
+def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None) -> EvalOutcome:
+    """Evaluate the base or the tuned model (``which``): the task metric on the test split with predictions
+    per example, the held-out loss on validation and the general suite, into ``run/eval/<which>/``."""
     from tunewright.evaluation.evaluate import evaluate_model
 
     session = session or Session(cfg)
     if which == "tuned" and not run.model_dir.is_dir():
-        raise FileNotFoundError(f"{run.model_dir}: no trained model; run 'tunewright train' for this run first")
+        raise MissingArtifact(f"{run.model_dir}: no trained model; run 'tunewright train' for this run first")
     with run.stage(f"eval_{which}"):
         ref, tok = session.model_ref(), session.tok()
         model = load_model(ref, cfg.model) if which == "base" else load_adapter_model(ref, cfg.model, run.model_dir)
         metrics = evaluate_model(cfg, run, which, model, tok, _load_split(run, "test"), _load_split(run, "validation"))
         del model
-    return metrics
+    return EvalOutcome.from_metrics(which, metrics)
 
 
-def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: bool = False):
+def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: bool = False) -> TrainResult:
+    """Fine-tune on the training split (training.method) and save the adapter or weights into ``run/model``;
+    ``resume`` continues from the latest complete checkpoint."""
     from tunewright.training.methods import check_method_available, quantization_config
     from tunewright.training.trainer import train_model
 
@@ -155,34 +158,39 @@ def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: b
     return result
 
 
-def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None) -> dict:
+def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None) -> ExportOutcome:
+    """Write the tuned model into ``out``: merged into the base (plain transformers) or the adapter alone."""
     from tunewright.training.export import export_model
 
     session = session or Session(cfg)
-    return export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
+    res = export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
+    return ExportOutcome(res["kind"], Path(res["path"]), res["files"])
 
 
-def stage_compare_mitigation(cfg: Config, run: Run, session: Session | None = None) -> dict:
+def stage_compare_mitigation(cfg: Config, run: Run, session: Session | None = None) -> MitigationOutcome:
+    """Train and evaluate the run again with each mitigation arm (general.mitigation_study) and compare."""
     from tunewright.evaluation.mitigation_study import compare_mitigations
 
     session = session or Session(cfg)
     with run.stage("compare_mitigation"):
         result = compare_mitigations(cfg, run, session)
         run.record_artifact("compare_mitigation", run.path / "mitigation.json")
-    return result
+    return MitigationOutcome.from_json(result)
 
 
-def stage_learning_curve(cfg: Config, run: Run, session: Session | None = None) -> dict:
+def stage_learning_curve(cfg: Config, run: Run, session: Session | None = None) -> LearningCurveOutcome:
+    """Train on 25%, 50% and 100% of the training split and extrapolate the metric to 2x and 4x the data."""
     from tunewright.evaluation.learning_curve import learning_curve
 
     session = session or Session(cfg)
     with run.stage("learning_curve"):
         result = learning_curve(cfg, run, session)
         run.record_artifact("learning_curve", run.path / "learning_curve.json")
-    return result
+    return LearningCurveOutcome.from_json(result)
 
 
 def stage_export_harness(cfg: Config, run: Run, out_dir: Path, session: Session | None = None) -> list[Path]:
+    """Write the domain task and the general suite as lm-evaluation-harness task YAML into ``out_dir``."""
     from tunewright.evaluation.harness import export_harness
 
     session = session or Session(cfg)
@@ -200,30 +208,30 @@ def stage_harness(cfg: Config, run: Run, tasks: list[str], include_path: Path | 
         for which in ("base", "tuned"):
             adapter = run.model_dir if which == "tuned" else None
             if which == "tuned" and not (run.model_dir / "adapter_config.json").exists():
-                raise FileNotFoundError(f"{run.model_dir}: no trained adapter; run 'tunewright train' first")
+                raise MissingArtifact(f"{run.model_dir}: no trained adapter; run 'tunewright train' first")
             out[which] = run_harness(session.model_ref().path, adapter, tasks, include_path, limit, cfg.task.batch_size)
             write_json(run.eval_dir / which / "harness.json", out[which])
     return out
 
 
-def stage_report(cfg: Config, run: Run) -> dict:
+def stage_report(cfg: Config, run: Run) -> Headline:
+    """Write report.json and report.html from the run's artifacts and register the run as done."""
     from tunewright.reporting.report import write_report
 
     with run.stage("report"):
         report = write_report(run)
         run.record_artifact("report", run.path / "report.json", run.path / "report.html")
-    register_run(runs_dir(cfg), run, status="done", headline=report.get("headline"))
-    return report
+    register_run(runs_root(cfg), run, status="done", headline=report.get("headline"))
+    return Headline.from_report(run.path, report, run.manifest().get("audit", {}).get("gate"))
 
 
-def enforce_gates(report: dict) -> None:
+def enforce_gates(forgetting_verdict: str, reasons: list[str]) -> None:
     """Raise GateFailed when the forgetting gate failed (the report is already written)."""
-    f = report.get("forgetting", {})
-    if f.get("verdict") == "fail":
-        raise GateFailed("forgetting gate failed: " + "; ".join(f["reasons"]))
+    if forgetting_verdict == "fail":
+        raise GateFailed("forgetting gate failed: " + "; ".join(reasons))
 
 
-def run_all(cfg: Config, run: Run | None = None, force: bool = False) -> tuple[Run, dict]:
+def run_all(cfg: Config, run: Run | None = None, force: bool = False) -> tuple[Run, Headline]:
     """Every stage from one config into one run directory: audit, split, base eval, train, eval, report.
 
     A failed data gate stops the run (GateFailed) unless ``force``."""
@@ -238,3 +246,18 @@ def run_all(cfg: Config, run: Run | None = None, force: bool = False) -> tuple[R
     run.update_manifest(wall_seconds=round(time.perf_counter() - t0, 1))
     report = stage_report(cfg, run)
     return run, report
+
+
+def run_demo(quick: bool = False, compare_mitigation: bool = False,
+             extra_overrides: list[str] | None = None) -> tuple[Headline, MitigationOutcome | None]:
+    """The offline demo: the built-in defaults plus the demo's overrides (``quick``: the test-sized subset),
+    every stage, and with ``compare_mitigation`` the replay and EWC arms; the report includes them."""
+    from tunewright.config import load_config
+
+    cfg = load_config(None, demo_overrides(quick) + list(extra_overrides or []))
+    run, headline = run_all(cfg)
+    mitigation = None
+    if compare_mitigation:
+        mitigation = stage_compare_mitigation(cfg, run)
+        headline = stage_report(cfg, run)
+    return headline, mitigation

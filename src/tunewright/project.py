@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
+from tunewright.errors import MissingArtifact
 
 PACKAGES = ["tunewright", "torch", "transformers", "peft", "accelerate", "datasets", "safetensors", "gguf", "pydantic"]
 
@@ -113,7 +114,7 @@ class Run:
     # -- manifest -------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         if not self.manifest_path.exists():
-            raise FileNotFoundError(f"{self.path}: not a run directory (no manifest.json)")
+            raise MissingArtifact(f"{self.path}: not a run directory (no manifest.json)")
         return read_json(self.manifest_path)
 
     def update_manifest(self, **fields: Any) -> dict[str, Any]:
@@ -215,3 +216,50 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
         {"run_id": r[0], "path": r[1], "created": r[2], "status": r[3], "headline": json.loads(r[4]) if r[4] else None}
         for r in rows
     ]
+
+
+# -- which config and which run a command works on ---------------------------------------------------------
+def project_config(config: Path | None = None, overrides: list[str] | None = None, run: Path | None = None):
+    """The config a command works with.
+
+    An explicit ``config`` file wins. Otherwise a stage on an existing run uses the config recorded in that
+    run's manifest (so ``tunewright eval --run R`` evaluates what ``train`` trained), and a new run reads
+    ``./tunewright.yaml`` when present, else the built-in defaults. ``overrides`` (``KEY=VALUE``) go on top.
+    """
+    from tunewright.config import Config, ConfigError, apply_overrides, load_config
+
+    from pydantic import ValidationError
+
+    if config is None and run is not None:
+        m = Run(run).manifest()
+        try:
+            cfg = Config.model_validate(apply_overrides(m["config"], list(overrides or [])))
+        except ValidationError as e:
+            raise ConfigError(f"{Run(run).manifest_path}: recorded config with overrides is invalid: {e}") from None
+        cfg.base_dir = Path(m.get("config_dir", Path.cwd()))
+        return cfg
+    if config is None and Path("tunewright.yaml").exists():
+        config = Path("tunewright.yaml")
+    return load_config(config, overrides)
+
+
+def runs_root(cfg) -> Path:
+    """The folder holding one directory per run (``project.runs_dir``, relative to the config)."""
+    return Path(cfg.resolve(cfg.project.runs_dir))
+
+
+def new_run(cfg) -> Run:
+    """A fresh run directory for ``cfg``, with its manifest (config, seeds, versions, commit)."""
+    from tunewright.config import config_to_dict
+
+    return create_run(runs_root(cfg), cfg.project.name, config_to_dict(cfg),
+                      seeds={"split": cfg.split.seed, "training": cfg.training.seed}, cwd=cfg.base_dir)
+
+
+def open_run(cfg, path: Path | None) -> Run:
+    """The run at ``path`` (which must have a manifest), or a new run when ``path`` is None."""
+    if path is None:
+        return new_run(cfg)
+    run = Run(path)
+    run.manifest()  # MissingArtifact when it is not a run directory
+    return run

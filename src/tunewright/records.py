@@ -16,6 +16,8 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
+from tunewright.errors import InputError
+
 ROLES = {"system", "user", "assistant"}
 # A record over 10 MiB is no training example (a dumped document, a base64 blob): quarantined, not parsed.
 MAX_RECORD_BYTES = 10 * 2**20
@@ -99,7 +101,7 @@ class ReadResult:
     input_records: int = 0
 
 
-class NoUsableRecords(ValueError):
+class NoUsableRecords(InputError):
     """A file (or set of files) in which no record could be used."""
 
 

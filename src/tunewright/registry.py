@@ -4,6 +4,7 @@ config can name them and adding one touches one place."""
 from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
+from tunewright.errors import InputError
 
 T = TypeVar("T")
 
@@ -25,5 +26,5 @@ class Registry(dict[str, Any]):
 
     def lookup(self, name: str) -> Any:
         if name not in self:
-            raise ValueError(f"{self.config_key}: unknown {self.kind} {name!r}; known: {sorted(self)}")
+            raise InputError(f"{self.config_key}: unknown {self.kind} {name!r}; known: {sorted(self)}")
         return self[name]

@@ -83,7 +83,7 @@ def test_stage_by_stage_on_own_data(tmp_path):
 
     # lm-evaluation-harness export: YAML with local data, and the metric hooks agree with our own scoring
     hdir = tmp_path / "harness"
-    p = tw("eval", "--run", run, "--export-harness", hdir, cwd=tmp_path)
+    p = tw("eval", "export-harness", "--run", run, hdir, cwd=tmp_path)
     assert "lm_eval" in p.stdout
     import importlib.util
 
@@ -108,17 +108,17 @@ def test_stage_by_stage_on_own_data(tmp_path):
     assert utils.aggregate(items) == pytest.approx(r_task_tuned(run))
 
     # and the exported MMLU task runs in the real harness, on base and tuned, into the same report
-    p = tw("eval", "--run", run, "--harness", "tunewright_mmlu", "--harness-include", hdir, "--harness-limit", 4,
+    p = tw("eval", "harness", "--run", run, "tunewright_mmlu", "--include", hdir, "--limit", 4,
            cwd=tmp_path)
     assert "base: tunewright_mmlu acc,none" in p.stdout and "tuned: tunewright_mmlu acc,none" in p.stdout
     for which in ("base", "tuned"):
         h = json.loads((run / "eval" / which / "harness.json").read_text())
         assert 0 <= h["tunewright_mmlu"]["acc,none"] <= 1
-    bad = tw("eval", "--run", run, "--harness", "no_such_task", cwd=tmp_path, check=False)
+    bad = tw("eval", "harness", "--run", run, "no_such_task", cwd=tmp_path, check=False)
     assert bad.returncode == 2 and "unknown harness task" in bad.stderr
 
     # learning curve on the same (demo) data: 25/50/100% of the training split, steps scaled alike
-    p = tw("eval", "--run", run, "--learning-curve", "--set", "training.max_steps=4", cwd=tmp_path)
+    p = tw("eval", "learning-curve", "--run", run, "--set", "training.max_steps=4", cwd=tmp_path)
     assert "predicted at 2x" in p.stdout and "predicted at 4x" in p.stdout
     lc = json.loads((run / "learning_curve.json").read_text())
     n = len((run / "data" / "train.jsonl").read_text().splitlines())

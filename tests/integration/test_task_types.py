@@ -24,8 +24,8 @@ def _project(tmp_path, records, overrides):
                              "general.enabled=false", "training.max_steps=3", "training.batch_size=4",
                              "task.max_test_examples=8", "split.test_fraction=0.2", "split.validation_fraction=0.1",
                              *overrides])
-    run, report = run_all(cfg)
-    return run, report
+    run, headline = run_all(cfg)
+    return run, headline.report
 
 
 def test_classification_project(tmp_path):

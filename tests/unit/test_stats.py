@@ -92,9 +92,9 @@ def test_forgetting_verdicts():
 def test_enforce_gates_raises_only_on_fail():
     from tunewright.pipeline import GateFailed, enforce_gates
 
-    enforce_gates({"forgetting": {"verdict": "warn", "reasons": ["x"]}})
+    enforce_gates("warn", ["x"])
     with pytest.raises(GateFailed, match="forgetting gate failed: ppl lost"):
-        enforce_gates({"forgetting": {"verdict": "fail", "reasons": ["ppl lost 14%"]}})
+        enforce_gates("fail", ["ppl lost 14%"])
 
 
 @pytest.mark.parametrize("seed", range(4))

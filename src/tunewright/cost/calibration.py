@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tunewright.cost.settings import Range, rng
 from tunewright.project import read_json, write_json
+from tunewright.errors import InputError
 
 # Assumed MFU (low, expected, high) for a transformers Trainer on a modern data-centre GPU; not measured
 # here. LoRA spends a larger share of time outside big matmuls (adapters, casts), QLoRA also dequantizes.
@@ -31,7 +32,7 @@ def load_calibration(path: Path) -> dict:
         return {"version": 1, "runs": []}
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-        raise ValueError(f"{path}: not a tunewright calibration file (expected {{'runs': [...]}})")
+        raise InputError(f"{path}: not a tunewright calibration file (expected {{'runs': [...]}})")
     return data
 
 

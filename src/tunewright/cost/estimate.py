@@ -18,6 +18,8 @@ from tunewright.cost.memory import Setup, estimate_memory, fits_table, largest_m
 from tunewright.cost.model_shape import PRESETS, ModelShape, load_shape
 from tunewright.cost.pricing import run_hours
 from tunewright.cost.settings import CostSection
+from tunewright.errors import InputError, MissingArtifact
+from tunewright.results import CalibrationOutcome
 
 
 @dataclass
@@ -124,7 +126,7 @@ def _set_dotted(data: dict, key: str, value) -> None:
     parts = key.split(".")
     for k in parts[:-1]:
         if not isinstance(node.get(k), dict):
-            raise ValueError(f"cost.scenarios: {key}: {k} is not a section of cost")
+            raise InputError(f"cost.scenarios: {key}: {k} is not a section of cost")
         node = node[k]
     node[parts[-1]] = value
 
@@ -140,7 +142,7 @@ def scenario_configs(cfg: Config) -> list[tuple[str, Config]]:
         try:
             cost = CostSection.model_validate(data)
         except ValueError as e:
-            raise ValueError(f"cost.scenarios.{i} ({sc.name}): {e}") from None
+            raise InputError(f"cost.scenarios.{i} ({sc.name}): {e}") from None
         variant = cfg.model_copy(update={"cost": cost})
         variant.base_dir = cfg.base_dir
         out.append((sc.name, variant))
@@ -152,7 +154,25 @@ def estimate_scenarios(cfg: Config) -> dict:
     return {"scenarios": [{"name": name, "estimate": estimate_cost(c)} for name, c in scenario_configs(cfg)]}
 
 
-def calibrate_run(run_dir: Path, gpu_name: str | None, cfg: Config | None = None) -> dict:
+def write_estimate(res: dict, json_out: Path | None = None, plot: Path | None = None) -> list[Path]:
+    """Write the scenarios' estimate as JSON and their cost plot as PNG where asked; returns what was written."""
+    import base64
+    import json
+
+    from tunewright.cost.render import scenario_plot
+    from tunewright.project import atomic_write_bytes, atomic_write_text
+
+    written = []
+    if json_out:
+        atomic_write_text(json_out, json.dumps(res, indent=2) + "\n")
+        written.append(json_out)
+    if plot:
+        atomic_write_bytes(plot, base64.b64decode(scenario_plot(res["scenarios"])))
+        written.append(plot)
+    return written
+
+
+def calibrate_run(run_dir: Path, gpu_name: str | None, cfg: Config | None = None) -> CalibrationOutcome:
     """Add a trained run's measured throughput (and GPU peak memory) to the project's calibration file."""
     from tunewright.cost.calibration import add_entry, calibration_entry
     from tunewright.project import Run, read_json
@@ -161,7 +181,7 @@ def calibrate_run(run_dir: Path, gpu_name: str | None, cfg: Config | None = None
     m = run.manifest()
     tr_path = run.path / "train_result.json"
     if not tr_path.exists():
-        raise FileNotFoundError(f"{tr_path}: the run has no training result; run 'tunewright train' first")
+        raise MissingArtifact(f"{tr_path}: the run has no training result; run 'tunewright train' first")
     tr = read_json(tr_path)
     if cfg is None:
         cfg = Config.model_validate(m["config"])
@@ -170,7 +190,7 @@ def calibrate_run(run_dir: Path, gpu_name: str | None, cfg: Config | None = None
     table = plan.table
     gpu = table.lookup(gpu_name) if gpu_name else None
     if tr.get("peak_memory_bytes") and gpu is None:
-        raise ValueError("the run trained on a GPU: name it with --gpu so its MFU can be computed")
+        raise InputError("the run trained on a GPU: name it with --gpu so its MFU can be computed")
     # the attention term needs the sequence length the run really had: its mean padded length
     seqs = tr.get("steps", 0) * cfg.training.batch_size * cfg.training.gradient_accumulation_steps
     seq = min(plan.setup.seq, max(1, round(tr["padded_tokens"] / seqs))) if seqs and tr.get("padded_tokens") \
@@ -181,7 +201,8 @@ def calibrate_run(run_dir: Path, gpu_name: str | None, cfg: Config | None = None
                               gpu.name if gpu else None, est)
     path = Path(cfg.resolve(cfg.project.runs_dir)) / cfg.cost.calibration_file
     data = add_entry(path, entry)
-    return {"entry": entry, "path": str(path), "runs": len(data["runs"])}
+    return CalibrationOutcome(entry["method"], entry["tokens_per_second"], entry["gpu"], entry["mfu"],
+                              entry.get("memory_ratio"), path, len(data["runs"]))
 
 
 def gib(n: float) -> float:

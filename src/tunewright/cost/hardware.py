@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
+from tunewright.errors import InputError
 
 GIB = 1024**3
 
@@ -48,7 +49,7 @@ class HardwareTable:
         for gpu in self.gpus.values():
             if key == _norm(gpu.name) or key in {_norm(a) for a in gpu.aliases}:
                 return gpu
-        raise ValueError(f"unknown GPU {name!r}; known GPUs: {', '.join(self.known())} "
+        raise InputError(f"unknown GPU {name!r}; known GPUs: {', '.join(self.known())} "
                          "(add yours with a hardware file: cost.hardware_file or --hardware)")
 
 
@@ -58,23 +59,23 @@ def _norm(s: str) -> str:
 
 def _parse(data: dict, source: str) -> tuple[dict[str, GPU], str | None]:
     if not isinstance(data, dict) or not isinstance(data.get("gpus"), dict):
-        raise ValueError(f"{source}: expected a mapping with a 'gpus' section")
+        raise InputError(f"{source}: expected a mapping with a 'gpus' section")
     gpus = {}
     for name, g in data["gpus"].items():
         where = f"{source}: gpus.{name}"
         if not isinstance(g, dict):
-            raise ValueError(f"{where}: expected a mapping")
+            raise InputError(f"{where}: expected a mapping")
         missing = {"bf16_tflops", "memory_gib", "bandwidth_gbs", "price_usd_per_hour"} - set(g)
         if missing:
-            raise ValueError(f"{where}: missing {sorted(missing)}")
+            raise InputError(f"{where}: missing {sorted(missing)}")
         price = g["price_usd_per_hour"]
         if not (isinstance(price, list) and len(price) == 2 and 0 <= price[0] <= price[1]):
-            raise ValueError(f"{where}.price_usd_per_hour: expected [low, high] with 0 <= low <= high, got {price!r}")
+            raise InputError(f"{where}.price_usd_per_hour: expected [low, high] with 0 <= low <= high, got {price!r}")
         try:
             gpus[name] = GPU(str(name), float(g["bf16_tflops"]), float(g["memory_gib"]), float(g["bandwidth_gbs"]),
                              float(price[0]), float(price[1]), tuple(str(a) for a in g.get("aliases", [])))
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}: {e}") from None
+            raise InputError(f"{where}: {e}") from None
     return gpus, (str(data["prices_as_of"]) if "prices_as_of" in data else None)
 
 
@@ -89,7 +90,7 @@ def load_hardware(override: str | Path | None = None) -> HardwareTable:
         try:
             data = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
-            raise ValueError(f"{p}: not valid YAML: {e}") from None
+            raise InputError(f"{p}: not valid YAML: {e}") from None
         extra, user_date = _parse(data, str(p))
         gpus.update(extra)
         date = user_date or date

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from tunewright.cost.activations import ADAPTER_METHODS, DTYPE_BYTES, estimate_activations
 from tunewright.cost.hardware import GIB, GPU, HardwareTable
 from tunewright.cost.model_shape import ModelShape
+from tunewright.errors import InputError
 
 METHODS = ("full", "lora", "dora", "qlora")
 OPTIMIZERS = ("adamw", "adamw_8bit")
@@ -56,11 +57,11 @@ class Setup:
                                       ("strategy", self.strategy, STRATEGIES), ("dtype", self.dtype, tuple(DTYPE_BYTES)),
                                       ("attn", self.attn, ("sdpa", "flash_attention_2", "eager"))):
             if value not in allowed:
-                raise ValueError(f"{field}: {value!r} is not one of {', '.join(allowed)}")
+                raise InputError(f"{field}: {value!r} is not one of {', '.join(allowed)}")
         if self.micro_batch < 1 or self.seq < 1 or self.n_gpus < 1:
-            raise ValueError("micro_batch, seq and n_gpus must be at least 1")
+            raise InputError("micro_batch, seq and n_gpus must be at least 1")
         if self.quantization != "none" and self.method == "full":
-            raise ValueError("quantization: a quantized base cannot be fully fine-tuned; use lora or qlora")
+            raise InputError("quantization: a quantized base cannot be fully fine-tuned; use lora or qlora")
 
 
 @dataclass

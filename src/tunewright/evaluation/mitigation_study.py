@@ -15,6 +15,7 @@ from tunewright.config import Config
 from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparison
 from tunewright.evaluation.tasks import make_task
 from tunewright.project import Run, read_json, write_json
+from tunewright.errors import InputError, MissingArtifact
 
 
 def arms(cfg: Config) -> dict[str, list[str]]:
@@ -50,9 +51,9 @@ def compare_mitigations(cfg: Config, run: Run, session) -> dict:
     from tunewright.training.trainer import train_model
 
     if not (run.eval_dir / "base").is_dir() or not (run.eval_dir / "tuned").is_dir():
-        raise FileNotFoundError(f"{run.path}: compare-mitigation needs eval/base and eval/tuned; run 'tunewright eval'")
+        raise MissingArtifact(f"{run.path}: compare-mitigation needs eval/base and eval/tuned; run 'tunewright eval'")
     if cfg.training.replay_fraction > 0 or cfg.training.ewc_lambda > 0 or cfg.training.l2sp_lambda > 0:
-        raise ValueError("compare-mitigation compares against the run as trained, which must use no mitigation "
+        raise InputError("compare-mitigation compares against the run as trained, which must use no mitigation "
                          "(training.replay_fraction, ewc_lambda and l2sp_lambda all 0)")
     train, test, validation = _load_split(run, "train"), _load_split(run, "test"), _load_split(run, "validation")
     results = {"none": _summary(cfg, run.path, read_json(run.path / "train_result.json"))}

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from tunewright.assets import resolve_path
 from tunewright.config import GeneralSection, GeneralTaskSpec
 from tunewright.evaluation.loss import sum_nll
+from tunewright.errors import InputError
 
 LETTERS = ["A", "B", "C", "D"]
 
@@ -46,7 +47,7 @@ def load_general_paragraphs(cfg: GeneralSection) -> list[dict]:
                 rec = json.loads(line)
                 text = rec.get(cfg.text_field)
                 if not isinstance(text, str) or not text.strip():
-                    raise ValueError(f"{f}:{n}: field '{cfg.text_field}' missing or empty")
+                    raise InputError(f"{f}:{n}: field '{cfg.text_field}' missing or empty")
                 out.append({"file": f, "line": n, "text": text.strip()})
     return out
 
@@ -72,7 +73,7 @@ def load_mmlu(cfg: GeneralSection) -> list[dict]:
                 break
             rec = json.loads(line)
             if not isinstance(rec.get("question"), str) or rec.get("answer") not in LETTERS:
-                raise ValueError(f"{cfg.mmlu_file}:{n}: needs a 'question' string and an 'answer' letter A-D")
+                raise InputError(f"{cfg.mmlu_file}:{n}: needs a 'question' string and an 'answer' letter A-D")
             out.append({"source": f"{cfg.mmlu_file}:{n}", "question": rec["question"], "answer": rec["answer"]})
     return out
 
@@ -128,22 +129,22 @@ def load_user_task(spec: GeneralTaskSpec, resolve) -> list[dict]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
+                raise InputError(f"{where}: not valid JSON ({e.msg})") from None
             if spec.type == "multiple_choice":
                 q, ch, a = rec.get("question"), rec.get("choices"), rec.get("answer")
                 if not isinstance(q, str) or not isinstance(ch, list) or len(ch) < 2:
-                    raise ValueError(f"{where}: needs 'question' (string) and 'choices' (list of 2+ strings)")
+                    raise InputError(f"{where}: needs 'question' (string) and 'choices' (list of 2+ strings)")
                 idx = a if isinstance(a, int) else (ch.index(a) if a in ch else None)
                 if idx is None or not 0 <= idx < len(ch):
-                    raise ValueError(f"{where}: field 'answer' must be a choice or its index, got {a!r}")
+                    raise InputError(f"{where}: field 'answer' must be a choice or its index, got {a!r}")
                 out.append({"source": where, "question": q, "choices": ch, "answer": idx})
             else:
                 p, a = rec.get("prompt"), rec.get("answer")
                 if not isinstance(p, str) or not isinstance(a, str):
-                    raise ValueError(f"{where}: needs 'prompt' and 'answer' strings")
+                    raise InputError(f"{where}: needs 'prompt' and 'answer' strings")
                 out.append({"source": where, "prompt": p, "answer": a})
     if not out:
-        raise ValueError(f"{spec.file}: general task '{spec.name}' has no items")
+        raise InputError(f"{spec.file}: general task '{spec.name}' has no items")
     return out
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from tunewright.config import TaskSection
 from tunewright.evaluation import metrics as M
 from tunewright.registry import Registry
+from tunewright.errors import InputError
 
 TASKS = Registry("task", "task.type")
 
@@ -121,7 +122,7 @@ class ClassificationTask(Task):
 
     def __post_init__(self) -> None:
         if not self.cfg.labels:
-            raise ValueError("task.labels: a classification task needs its label set")
+            raise InputError("task.labels: a classification task needs its label set")
         self._by_key = {self._key(lab): lab for lab in self.cfg.labels}
 
     @staticmethod
@@ -175,7 +176,7 @@ class GenerationTask(Task):
     def __post_init__(self) -> None:
         self.metric = self.cfg.metric or "rouge_l"
         if self.metric not in GENERATION_METRICS:
-            raise ValueError(f"task.metric: {self.metric!r} is not a generation metric; known: {sorted(GENERATION_METRICS)}")
+            raise InputError(f"task.metric: {self.metric!r} is not a generation metric; known: {sorted(GENERATION_METRICS)}")
 
     def parse(self, text: str) -> str:
         return text.strip()

@@ -25,13 +25,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tunewright.records import Example
+from tunewright.errors import InputError
 
 ABSTAIN = None
 NOT_ENTITY = "O"  # a span function's "this candidate is not an entity" vote
 Kind = Literal["class", "span"]
 
 
-class LabelingError(ValueError):
+class LabelingError(InputError):
     """A labeling function or rule file that cannot be used; the message says where."""
 
 

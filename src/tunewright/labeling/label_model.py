@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from tunewright.registry import Registry
+from tunewright.errors import MissingDependency
 
 LABEL_MODELS = Registry("label model", "labeling.label_model")
 
@@ -81,7 +82,7 @@ def snorkel_label_model(L: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     try:
         from snorkel.labeling.model import LabelModel
     except ImportError as e:
-        raise ImportError("labeling.label_model 'snorkel' needs the snorkel package: pip install snorkel") from e
+        raise MissingDependency("labeling.label_model 'snorkel' needs the snorkel package: pip install snorkel") from e
     lm = LabelModel(cardinality=k, verbose=False)
     lm.fit(L, n_epochs=500, lr=0.01, seed=seed, progress_bar=False)
     return lm.predict_proba(L)

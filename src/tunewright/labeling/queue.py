@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from tunewright.errors import InputError
 
 DEFAULT_WEIGHTS = {"uncertainty": 1.0, "disagreement": 1.0, "audit": 1.0, "reviewers": 1.0, "no_votes": 0.5}
 
@@ -34,7 +35,7 @@ def rank_for_review(uncertainty: np.ndarray, disagreement: np.ndarray, no_votes:
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     unknown = set(w) - set(DEFAULT_WEIGHTS)
     if unknown:
-        raise ValueError(f"review.queue_weights: unknown terms {sorted(unknown)}; known: {sorted(DEFAULT_WEIGHTS)}")
+        raise InputError(f"review.queue_weights: unknown terms {sorted(unknown)}; known: {sorted(DEFAULT_WEIGHTS)}")
     audit_reasons = audit_reasons or {}
     reviewer_disagreement = reviewer_disagreement or {}
     items = []

@@ -20,6 +20,7 @@ from tunewright.labeling.label_model import fit_predict
 from tunewright.labeling.queue import QueueItem, per_example, rank_for_review
 from tunewright.labeling.votes import Votes, apply_functions, candidate_gold, entities_from_items, function_entities
 from tunewright.records import Example, write_jsonl
+from tunewright.errors import InputError
 
 
 def format_entities(ents: list[tuple[str, str]], empty_answer: str) -> str:
@@ -48,7 +49,7 @@ def load_functions(cfg) -> list[LabelingFunction]:
     if lab.rules_file:
         fns += load_rules(Path(cfg.resolve(lab.rules_file)))
     if not fns:
-        raise ValueError("labeling: no functions; set labeling.functions_module and/or labeling.rules_file")
+        raise InputError("labeling: no functions; set labeling.functions_module and/or labeling.rules_file")
     return check_names(fns)
 
 
@@ -57,7 +58,7 @@ def task_classes(cfg) -> tuple[str, list[str]]:
         return "span", [*cfg.task.entity_types, NOT_ENTITY]
     if cfg.task.type == "classification":
         return "class", list(cfg.labeling.classes or cfg.task.labels)
-    raise ValueError(f"labeling supports task.type extraction or classification, not {cfg.task.type!r}")
+    raise InputError(f"labeling supports task.type extraction or classification, not {cfg.task.type!r}")
 
 
 def parse_gold(cfg, examples: list[Example]) -> list:
@@ -184,7 +185,7 @@ def audit_suspects(examples: list[Example], suspects_file: Path | None,
             rec = json.loads(line)
             if "id" not in rec:
                 if required:
-                    raise ValueError(f"{path}:{n}: missing field 'id'")
+                    raise InputError(f"{path}:{n}: missing field 'id'")
                 continue  # an unreadable input line in the quarantine: it has no example to review
             reasons = [str(r) for r in rec.get("reasons", ["suspect"])]
             details = rec.get("details") or []

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from tunewright.project import Run, write_json
 from tunewright.records import Example, read_examples
+from tunewright.results import (AgreementOutcome, FunctionRow, LabelOutcome, ReviewExportOutcome,
+                                ReviewInitOutcome)
+from tunewright.errors import InputError, MissingArtifact
 
 
 def labeling_dir(run: Run) -> Path:
@@ -26,7 +29,9 @@ def input_examples(cfg, run: Run) -> list[Example]:
     return read_inputs(cfg, cfg.data.train_files).examples
 
 
-def stage_label(cfg, run: Run) -> dict:
+def stage_label(cfg, run: Run) -> LabelOutcome:
+    """Run the labeling functions and the label model over the run's examples; write votes, labels, the
+    per-function analysis and the review queue into ``run/labeling``."""
     from tunewright.labeling.run import audit_suspects, label_examples, load_functions, write_labeling
 
     with run.stage("label"):
@@ -39,7 +44,8 @@ def stage_label(cfg, run: Run) -> dict:
         run.update_manifest(labeling={"functions": [f.name for f in fns], "label_model": cfg.labeling.label_model,
                                       "scores": result.scores})
         run.record_artifact("label", *paths.values())
-    return {"summary": result.summary, "scores": result.scores, "paths": paths, "examples": len(examples)}
+    rows = [FunctionRow(r["function"], r["coverage"], r["overlap"], r["conflict"], r["accuracy"]) for r in result.summary]
+    return LabelOutcome(run.path, len(examples), rows, result.scores, {k: Path(v) for k, v in paths.items()})
 
 
 def review_store(cfg, run: Run):
@@ -48,21 +54,22 @@ def review_store(cfg, run: Run):
 
     d = labeling_dir(run)
     if not (d / "labels.jsonl").exists():
-        raise FileNotFoundError(f"{d / 'labels.jsonl'}: missing; run 'tunewright label --run {run.path}' first")
+        raise MissingArtifact(f"{d / 'labels.jsonl'}: missing; run 'tunewright label --run {run.path}' first")
     return Store(cfg.review.db_url or default_db_url(d))
 
 
-def stage_review_init(cfg, run: Run, reviewers: list[str]) -> dict:
+def stage_review_init(cfg, run: Run, reviewers: list[str]) -> ReviewInitOutcome:
     """Queue the most valuable examples and create reviewers; returns the new tokens (shown once)."""
     from tunewright.review.service import init_review
 
     store = review_store(cfg, run)
     added = init_review(cfg, labeling_dir(run), input_examples(cfg, run), store)
     tokens = {name: store.add_reviewer(name) for name in reviewers}
-    return {"queued": added, "items": len(store.items()), "tokens": tokens}
+    return ReviewInitOutcome(added, len(store.items()), tokens)
 
 
-def stage_review_export(cfg, run: Run, out: Path | None = None) -> dict:
+def stage_review_export(cfg, run: Run, out: Path | None = None) -> ReviewExportOutcome:
+    """Write every example with its reviewed (or label-model) answer and its provenance in meta."""
     from tunewright.review.service import export_reviewed
 
     store = review_store(cfg, run)
@@ -70,23 +77,25 @@ def stage_review_export(cfg, run: Run, out: Path | None = None) -> dict:
     summary = export_reviewed(store, labeling_dir(run) / "labels.jsonl", out)
     if out.resolve().is_relative_to(run.path.resolve()):
         run.record_artifact("review", out)
-    return {**summary, "path": str(out)}
+    return ReviewExportOutcome(summary["examples"], summary["reviewed"], summary["changed"], out)
 
 
-def stage_review_agreement(cfg, run: Run) -> dict:
+def stage_review_agreement(cfg, run: Run) -> AgreementOutcome:
+    """Agreement between reviewers and accuracy on gold items, into ``run/labeling/agreement.json``."""
     from tunewright.review.service import agreement
 
     rep = agreement(review_store(cfg, run))
     write_json(labeling_dir(run) / "agreement.json", rep)
-    return rep
+    return AgreementOutcome.from_json(rep)
 
 
 def stage_review_interop(cfg, run: Run, direction: str, fmt: str, path: Path) -> int:
+    """Export the queue to, or import judgments from, Label Studio or Argilla; returns the records moved."""
     from tunewright.review import interop
 
     store = review_store(cfg, run)
     fn = {("export", "labelstudio"): interop.export_label_studio, ("import", "labelstudio"): interop.import_label_studio,
           ("export", "argilla"): interop.export_argilla, ("import", "argilla"): interop.import_argilla}.get((direction, fmt))
     if fn is None:
-        raise ValueError(f"--format must be labelstudio or argilla, got {fmt!r}")
+        raise InputError(f"--format must be labelstudio or argilla, got {fmt!r}")
     return fn(store, cfg, path)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from tunewright.labeling.functions import ABSTAIN, NOT_ENTITY, LabelingFunction, example_text
 from tunewright.records import Example
+from tunewright.errors import InputError
 
 Entity = tuple[str, str]
 
@@ -42,7 +43,7 @@ def apply_functions(examples: list[Example], fns: list[LabelingFunction], classe
                     progress: bool = True) -> Votes:
     kinds = {f.kind for f in fns}
     if len(kinds) != 1:
-        raise ValueError(f"labeling functions mix kinds {sorted(kinds)}; use all 'class' or all 'span'")
+        raise InputError(f"labeling functions mix kinds {sorted(kinds)}; use all 'class' or all 'span'")
     kind = kinds.pop()
     index = {c: i for i, c in enumerate(classes)}
     raw: list[dict[str, object]] = []
@@ -54,7 +55,7 @@ def apply_functions(examples: list[Example], fns: list[LabelingFunction], classe
 
     def idx(label: str, fname: str) -> int:
         if label not in index:
-            raise ValueError(f"labeling function {fname} voted {label!r}, which is not one of {classes}")
+            raise InputError(f"labeling function {fname} voted {label!r}, which is not one of {classes}")
         return index[label]
 
     for i, out in enumerate(raw):

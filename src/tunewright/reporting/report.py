@@ -16,6 +16,7 @@ from tunewright.cost.render import cost_html
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 from tunewright.reporting.audit_section import build_audit_section, render_audit_html
+from tunewright.errors import MissingArtifact
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -37,7 +38,7 @@ def build_report(run: Run) -> dict:
     cfg = Config.model_validate(m["config"])
     base, tuned = load_eval(run, "base"), load_eval(run, "tuned")
     if base is None or tuned is None:
-        raise FileNotFoundError(f"{run.path}: report needs both eval/base and eval/tuned; run 'tunewright eval'")
+        raise MissingArtifact(f"{run.path}: report needs both eval/base and eval/tuned; run 'tunewright eval'")
     # the task numbers are recomputed from the saved predictions, not copied from memory
     tb = score_predictions(cfg, run.eval_dir / "base" / "predictions.jsonl")
     tt = score_predictions(cfg, run.eval_dir / "tuned" / "predictions.jsonl")

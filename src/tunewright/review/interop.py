@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from tunewright.review.store import Store
+from tunewright.errors import InputError
 
 FROM_NAME, TO_NAME = "label", "text"
 
@@ -92,12 +93,12 @@ def import_label_studio(store: Store, cfg, path: Path) -> int:
     items = {it.example_id: it for it in store.items()}
     tasks = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(tasks, list):
-        raise ValueError(f"{path}: a Label Studio export is a JSON list of tasks")
+        raise InputError(f"{path}: a Label Studio export is a JSON list of tasks")
     added = 0
     for t_i, task in enumerate(tasks):
         ex_id = (task.get("data") or {}).get("example_id")
         if ex_id not in items:
-            raise ValueError(f"{path}: task [{t_i}] (id {task.get('id')}): data.example_id {ex_id!r} is not in the "
+            raise InputError(f"{path}: task [{t_i}] (id {task.get('id')}): data.example_id {ex_id!r} is not in the "
                              "review queue")
         it = items[ex_id]
         for a in task.get("annotations", []):
@@ -113,7 +114,7 @@ def import_label_studio(store: Store, cfg, path: Path) -> int:
             else:
                 ch = [r["value"]["choices"][0] for r in a.get("result", []) if r.get("type") == "choices"]
                 if not ch:
-                    raise ValueError(f"{path}: task [{t_i}]: annotation {a.get('id')} has no choices result")
+                    raise InputError(f"{path}: task [{t_i}]: annotation {a.get('id')} has no choices result")
                 after = ch[0]
             if not a.get("was_cancelled"):
                 action = "accept" if after == it.suggested else "correct"
@@ -157,7 +158,7 @@ def import_argilla(store: Store, cfg, path: Path) -> int:
             continue
         rec = json.loads(line)
         if rec.get("id") not in items:
-            raise ValueError(f"{path}:{n}: id {rec.get('id')!r} is not in the review queue")
+            raise InputError(f"{path}:{n}: id {rec.get('id')!r} is not in the review queue")
         it = items[rec["id"]]
         for r in rec.get("responses", []):
             if "tunewright_judgment_id" in r:

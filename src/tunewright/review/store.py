@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event, func, select)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from tunewright.errors import InputError
 
 ACTIONS = ("accept", "correct", "skip")
 
@@ -140,7 +141,7 @@ class Store:
             with self.session() as s, s.begin():
                 s.add(Reviewer(name=name, token_sha256=token_hash(token), created_at=now()))
         except IntegrityError:
-            raise ValueError(f"reviewer {name!r} exists already") from None
+            raise InputError(f"reviewer {name!r} exists already") from None
         return token
 
     def reviewer_for_token(self, token: str | None) -> str | None:
@@ -197,7 +198,7 @@ class Store:
         """Insert one judgment and commit; a repeated form_key (or a second judgment of the same item by the
         same reviewer) returns the existing row instead of a duplicate."""
         if action not in ACTIONS:
-            raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
+            raise InputError(f"action must be one of {ACTIONS}, got {action!r}")
         try:
             with self.session() as s, s.begin():
                 item = s.get(Item, item_id)

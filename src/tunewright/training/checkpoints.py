@@ -14,10 +14,12 @@ import os
 import signal
 from pathlib import Path
 
+from tunewright.errors import TunewrightError
+
 COMPLETE_MARK = "tunewright.json"
 
 
-class TrainingStopped(RuntimeError):
+class TrainingStopped(TunewrightError, RuntimeError):
     """Training stopped before the end; ``checkpoint`` (may be None) is where --resume continues from."""
 
     def __init__(self, message: str, checkpoint: Path | None, exit_code: int = 1):

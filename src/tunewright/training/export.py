@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from tunewright.errors import MissingArtifact
 
 
 def export_model(base_path: str, model_dir: Path, out: Path, merged: bool, trust_remote_code: bool = False) -> dict:
@@ -14,7 +15,7 @@ def export_model(base_path: str, model_dir: Path, out: Path, merged: bool, trust
 
     model_dir, out = Path(model_dir), Path(out)
     if not model_dir.is_dir():
-        raise FileNotFoundError(f"{model_dir}: no trained model; run 'tunewright train' first")
+        raise MissingArtifact(f"{model_dir}: no trained model; run 'tunewright train' first")
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out}: exists and is not empty; choose a new folder")
     is_adapter = (model_dir / "adapter_config.json").is_file()

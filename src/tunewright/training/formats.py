@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import torch
 
+from tunewright.errors import InputError
+
 IGNORE_INDEX = -100
 
 
-class TemplateError(ValueError):
+class TemplateError(InputError):
     pass
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import torch
 
 from tunewright.config import TrainingSection
+from tunewright.errors import TunewrightError
 from tunewright.registry import Registry
 
 METHODS = Registry("training method", "training.method")
 
 
-class MethodUnavailable(RuntimeError):
+class MethodUnavailable(TunewrightError, RuntimeError):
     """The configured method cannot run on this machine (the message says why and what to do)."""
 
 

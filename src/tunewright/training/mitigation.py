@@ -15,6 +15,7 @@ import torch
 
 from tunewright.assets import resolve_path
 from tunewright.config import Config
+from tunewright.errors import InputError
 
 
 def load_replay_texts(cfg: Config, n: int) -> list[str]:
@@ -128,7 +129,7 @@ def ewc_penalty(model, cfg: Config, tokenizer) -> AnchorPenalty:
             for t in load_replay_texts(cfg, tc.ewc_samples)]
     rows = [r for r in rows if len(r) >= 2]
     if not rows:
-        raise ValueError("EWC needs general text past general.reserved_eval_lines; none was found")
+        raise InputError("EWC needs general text past general.reserved_eval_lines; none was found")
     return AnchorPenalty("ewc", tc.ewc_lambda, trainable_named(model), estimate_fisher(model, rows))
 
 

@@ -27,6 +27,7 @@ from tunewright.training.formats import EncodedSet, PadCollator, encode_examples
 from tunewright.training.checkpoints import (
     NonFiniteLoss, TrainingStopped, checkpoint_callback, finite_gradients_callback, latest_checkpoint, read_counters, signal_callback,
 )
+from tunewright.errors import InputError
 from tunewright.training.methods import apply_method, check_method_available, count_parameters
 from tunewright.training.mitigation import penalties as make_penalties
 from tunewright.training.mitigation import replay_rows
@@ -93,7 +94,7 @@ def _precision_flags(precision: str) -> dict:
     if precision == "auto":
         precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
     if precision in ("bf16", "fp16") and not cuda:
-        raise ValueError(f"training.precision={precision} needs a CUDA GPU; on CPU use fp32 (bf16 is ~40x slower here)")
+        raise InputError(f"training.precision={precision} needs a CUDA GPU; on CPU use fp32 (bf16 is ~40x slower here)")
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
@@ -170,10 +171,10 @@ def _pick_collator(cfg: Config, model, tokenizer):
             return PackedCollator(), True, True, note, original
         model.set_attn_implementation(original)
         if tc.packing == "on":
-            raise ValueError(f"training.packing=on, but packing is not exact for this model: {note}")
+            raise InputError(f"training.packing=on, but packing is not exact for this model: {note}")
         return SelectivePadCollator(tokenizer.pad_token_id), False, True, f"padding: {note}", original
     if tc.packing == "on":
-        raise ValueError("training.packing=on, but this model's forward has no logits_to_keep")
+        raise InputError("training.packing=on, but this model's forward has no logits_to_keep")
     if selective:
         return SelectivePadCollator(tokenizer.pad_token_id), False, True, "padding: training.packing=off", None
     return PadCollator(tokenizer.pad_token_id), False, False, "padding: no logits_to_keep", None
@@ -213,7 +214,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
         train = train[: tc.max_train_examples]
     enc: EncodedSet = encode_examples(tokenizer, chats(train, cfg), tc.max_seq_tokens, tc.overlong)
     if not enc.rows:
-        raise ValueError("training split is empty after encoding; nothing to train on")
+        raise InputError("training split is empty after encoding; nothing to train on")
     replay = replay_rows(cfg, tokenizer, len(enc.rows))
     ds = Dataset.from_list(enc.rows + replay)
 

@@ -1,6 +1,4 @@
-"""``tunewright label`` and ``tunewright review ...``: parse, call the stage (labeling/stage.py), print.
-
-Imported at the end of cli.py, which then registers these commands on its app."""
+"""``tunewright label`` and ``tunewright review ...``: programmatic labels and their human review."""
 
 from __future__ import annotations
 
@@ -9,47 +7,48 @@ from typing import Annotated, Optional
 
 import typer
 
-from tunewright.cli import ConfigOpt, RunOpt, SetOpt, _config, _guard, _overrides, _run, out
+from tunewright.cli.common import ConfigOpt, RunOpt, SetOpt, command, load, out, overrides
 
+app = typer.Typer()
 review_app = typer.Typer(help="Human review of programmatic labels: queue, web app, export, agreement.",
                          no_args_is_help=True)
 RunReq = Annotated[Path, typer.Option("--run", help="Run directory that was labeled ('tunewright label').")]
 
 
+@command(app)
 def label(config: ConfigOpt = None, run: RunOpt = None, set_: SetOpt = None):
     """Run the labeling functions and the label model; write votes, labels, per-function analysis, review queue."""
     from tunewright.labeling.stage import stage_label
 
-    cfg = _config(config, _overrides(set_), run)
-    r = _run(cfg, run)
-    res = _guard(stage_label, cfg, r)
-    out.print(f"{res['examples']} examples labeled by {len(res['summary'])} functions")
+    cfg, r = load(config, overrides(set_), run)
+    res = stage_label(cfg, r)
+    out.print(f"{res.examples} examples labeled by {len(res.functions)} functions")
     out.print(f"{'function':<32} {'coverage':>8} {'overlap':>8} {'conflict':>8} {'accuracy':>8}")
-    for row in res["summary"]:
-        acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
-        out.print(f"{row['function']:<32} {row['coverage']:>8.3f} {row['overlap']:>8.3f} {row['conflict']:>8.3f} {acc:>8}")
-    for name, score in res["scores"].items():
+    for row in res.functions:
+        acc = "-" if row.accuracy is None else f"{row.accuracy:.3f}"
+        out.print(f"{row.function:<32} {row.coverage:>8.3f} {row.overlap:>8.3f} {row.conflict:>8.3f} {acc:>8}")
+    for name, score in res.scores.items():
         if score:
             out.print(f"{name}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in score.items()))
-    out.print(f"run: {r.path}")
+    out.print(f"run: {res.run_path}")
 
 
-@review_app.command("init")
+@command(review_app, "init")
 def review_init(run: RunReq, reviewer: Annotated[Optional[list[str]], typer.Option(
                     "--reviewer", help="Create a reviewer with this name (repeatable); tokens are printed once.")] = None,
                 config: ConfigOpt = None, set_: SetOpt = None):
     """Queue the review.budget most valuable examples in the review store and create reviewers."""
     from tunewright.labeling.stage import stage_review_init
 
-    cfg = _config(config, _overrides(set_), run)
-    res = _guard(stage_review_init, cfg, _run(cfg, run), list(reviewer or []))
-    out.print(f"queued {res['queued']} new items ({res['items']} in the store)")
-    for name, token in res["tokens"].items():
+    cfg, r = load(config, overrides(set_), run)
+    res = stage_review_init(cfg, r, list(reviewer or []))
+    out.print(f"queued {res.queued} new items ({res.items} in the store)")
+    for name, token in res.tokens.items():
         out.print(f"reviewer {name}: token {token}")
 
 
-@review_app.command("serve")
+@command(review_app, "serve")
 def review_serve(run: RunReq, host: Annotated[Optional[str], typer.Option(help="Bind address (default review.host, "
                                                                           "127.0.0.1).")] = None,
                  port: Annotated[Optional[int], typer.Option(help="Port (default review.port).")] = None,
@@ -58,53 +57,52 @@ def review_serve(run: RunReq, host: Annotated[Optional[str], typer.Option(help="
     from tunewright.labeling.stage import review_store
     from tunewright.review.serve import serve
 
-    cfg = _config(config, _overrides(set_), run)
-    store = _guard(review_store, cfg, _run(cfg, run))
+    cfg, r = load(config, overrides(set_), run)
+    store = review_store(cfg, r)
     out.print(f"review app on http://{host or cfg.review.host}:{port or cfg.review.port}/login")
     serve(cfg, store.url, host, port)
 
 
-@review_app.command("export")
+@command(review_app, "export")
 def review_export(run: RunReq, out_path: Annotated[Optional[Path], typer.Option(
                       "--out", help="Output JSONL (default RUN/data/reviewed.jsonl).")] = None,
                   config: ConfigOpt = None, set_: SetOpt = None):
     """Write every example with its reviewed (or label-model) answer and provenance in meta."""
     from tunewright.labeling.stage import stage_review_export
 
-    cfg = _config(config, _overrides(set_), run)
-    res = _guard(stage_review_export, cfg, _run(cfg, run), out_path)
-    out.print(f"{res['examples']} examples, {res['reviewed']} reviewed ({res['changed']} changed): {res['path']}")
+    cfg, r = load(config, overrides(set_), run)
+    res = stage_review_export(cfg, r, out_path)
+    out.print(f"{res.examples} examples, {res.reviewed} reviewed ({res.changed} changed): {res.path}")
 
 
-@review_app.command("agreement")
+@command(review_app, "agreement")
 def review_agreement(run: RunReq, config: ConfigOpt = None, set_: SetOpt = None):
     """Cohen's kappa per reviewer pair, Krippendorff's alpha, confusion, accuracy on gold items."""
     from tunewright.labeling.stage import stage_review_agreement
 
-    cfg = _config(config, _overrides(set_), run)
-    rep = _guard(stage_review_agreement, cfg, _run(cfg, run))
-    alpha = rep["krippendorff_alpha"]
-    out.print(f"Krippendorff's alpha: {'-' if alpha is None else f'{alpha:.3f}'}")
-    for p in rep["pairs"]:
-        k = "-" if p["kappa"] is None else f"{p['kappa']:.3f}"
-        out.print(f"{p['reviewers'][0]} / {p['reviewers'][1]}: {p['items']} items, kappa {k}, "
-                  f"agreement {p['percent_agreement']:.1%}")
-    for r, a in rep["gold_accuracy"].items():
-        out.print(f"{r}: accuracy {a['accuracy']:.1%} on {a['gold_items']} gold items")
+    cfg, r = load(config, overrides(set_), run)
+    rep = stage_review_agreement(cfg, r)
+    out.print(f"Krippendorff's alpha: {'-' if rep.krippendorff_alpha is None else f'{rep.krippendorff_alpha:.3f}'}")
+    for p in rep.pairs:
+        k = "-" if p.kappa is None else f"{p.kappa:.3f}"
+        out.print(f"{p.reviewers[0]} / {p.reviewers[1]}: {p.items} items, kappa {k}, "
+                  f"agreement {p.percent_agreement:.1%}")
+    for name, (accuracy, items) in rep.gold_accuracy.items():
+        out.print(f"{name}: accuracy {accuracy:.1%} on {items} gold items")
 
 
-@review_app.command("transfer")
+@command(review_app, "transfer")
 def review_transfer(run: RunReq,
                     direction: Annotated[str, typer.Argument(help="'export' or 'import'.")],
                     path: Annotated[Path, typer.Argument(help="The Label Studio JSON or Argilla JSONL file.")],
                     fmt: Annotated[str, typer.Option("--format", help="labelstudio or argilla.")] = "labelstudio",
                     config: ConfigOpt = None, set_: SetOpt = None):
     """Export the queue (suggestions + judgments) to, or import judgments from, Label Studio or Argilla."""
+    from tunewright.errors import InputError
     from tunewright.labeling.stage import stage_review_interop
 
     if direction not in ("export", "import"):
-        typer.echo("direction must be export or import", err=True)
-        raise typer.Exit(2)
-    cfg = _config(config, _overrides(set_), run)
-    n = _guard(stage_review_interop, cfg, _run(cfg, run), direction, fmt, path)
+        raise InputError("direction must be export or import")
+    cfg, r = load(config, overrides(set_), run)
+    n = stage_review_interop(cfg, r, direction, fmt, path)
     out.print(f"{direction}ed {n} {'records' if direction == 'export' else 'judgments'} ({fmt}): {path}")

@@ -1,0 +1,64 @@
+"""How results are printed: one function per result type (tunewright.results), shared by the commands."""
+
+from __future__ import annotations
+
+from tunewright.cli.common import out
+from tunewright.results import AuditOutcome, Headline, LearningCurveOutcome, MitigationOutcome
+
+
+def audit(a: AuditOutcome) -> None:
+    out.print(f"input records {a.input_records}, used {a.used}, quarantined {a.quarantined}, "
+              f"flagged but kept {a.flagged_kept}")
+    for reason, n in a.reasons.items():
+        out.print(f"  {reason}: {n}", highlight=False)
+    if nd := a.near_duplicates:
+        out.print(f"near-duplicates: {nd['clusters']} clusters ({nd['flagged']} flagged), {nd['conflict_pairs']} "
+                  f"pairs with different answers; LSH {nd['bands']} bands x {nd['rows']} rows")
+    if lk := a.leakage:
+        out.print(f"leakage: {lk['exact']} exact and {lk['near']} near copies of test inputs; {lk['contaminated']} "
+                  f"examples share a {lk['contamination_ngram']}-gram with evaluation text")
+    out.print(f"token lengths: {a.token_lengths}")
+    if a.curated_examples is not None:
+        data = a.run_path / "data"
+        out.print(f"curated: {a.curated_examples} examples, changes {a.curate_changes} -> "
+                  f"{data / 'curated.jsonl'}, {data / 'curated.parquet'}")
+    for w in a.warnings:
+        out.print(f"warning: {w}", highlight=False)
+    out.print(f"data gate: [bold]{a.gate_verdict.upper()}[/]", highlight=False)
+    out.print(f"run: {a.run_path}")
+
+
+def headline(h: Headline) -> None:
+    sig = "significant" if h.significant else "not significant"
+    out.print(f"[bold]{h.metric}[/]: base {h.base:.3f} -> tuned {h.tuned:.3f} ({h.change:+.3f}, "
+              f"{h.ci_level:.0%} interval {h.ci_low:+.3f} to {h.ci_high:+.3f}, {sig}) on {h.n} test examples")
+    for g in h.general:
+        rel = "" if g.rel_change is None else f" ({g.rel_change:+.1%})"
+        out.print(f"{g.name} ({g.metric}): base {g.base:.3f} -> tuned {g.tuned:.3f}{rel}")
+    out.print(f"forgetting gate: [bold]{h.forgetting_verdict.upper()}[/] - " + "; ".join(h.forgetting_reasons),
+              highlight=False)
+    if h.heldout_base is not None and h.heldout_tuned is not None:
+        out.print(f"held-out loss: base {h.heldout_base:.3f} -> tuned {h.heldout_tuned:.3f}")
+    out.print(f"trainable: {h.trainable_params:,} of {h.total_params:,} parameters ({h.trainable_share:.2%})")
+    if h.wall_seconds is not None:
+        out.print(f"wall time: {h.wall_seconds:.0f} s")
+    if h.data_gate_forced:
+        out.print("data gate FAILED, run went on because of --force: " + "; ".join(h.data_gate_failures),
+                  highlight=False)
+    out.print(f"report: {h.report_html}")
+
+
+def learning_curve(lc: LearningCurveOutcome) -> None:
+    for p in lc.points:
+        out.print(f"{p.train_examples} examples ({p.fraction:.0%}): {lc.metric} {p.value:.4f}")
+    for p in lc.predictions:
+        out.print(f"predicted at {p.multiple} ({p.size} examples): {p.value:.4f} [{p.low:.4f}, {p.high:.4f}]")
+    for w in lc.warnings:
+        out.print(f"caution: {w}")
+
+
+def mitigation(res: MitigationOutcome) -> None:
+    for a in res.arms:
+        suite = "n/a" if a.suite_change is None else f"{a.suite_change:+.1%}"
+        out.print(f"{a.name}: {a.metric} {a.value:.4f} [{a.low:.4f}, {a.high:.4f}]; general suite {suite}; "
+                  f"forgetting gate {a.verdict}")
