@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tunewright.cost.settings import CostSection
 from tunewright.errors import InputError
@@ -22,6 +22,23 @@ DEMO_SYSTEM_PROMPT = (
     "Extract the named entities from this loan agreement sentence as [NAME - TYPE, ...] with TYPE in PERSON, "
     "ORGANIZATION, LOCATION, in order of appearance; answer No entities found if there are none."
 )
+
+
+def _registry(kind: str):
+    """The registry that owns the names of ``kind``, imported on use (config.py stays importable on its own)."""
+    if kind == "checks":
+        from tunewright.data.checks import CHECKS as reg
+    elif kind == "tasks":
+        from tunewright.evaluation.tasks import TASKS as reg
+    elif kind == "methods":
+        from tunewright.training.methods import METHODS as reg
+    elif kind == "metrics":
+        from tunewright.evaluation.metrics import METRICS as reg
+    elif kind == "label_models":
+        from tunewright.labeling.label_model import LABEL_MODELS as reg
+    else:
+        raise KeyError(kind)
+    return reg
 
 
 class Section(BaseModel):
@@ -195,12 +212,16 @@ class LeakageSection(Section):
 
 class AuditSection(Section):
     checks: list[str] = Field(
-        default_factory=lambda: ["schema", "format", "exact_duplicate", "conflicting_duplicate", "token_length",
-                                 "near_duplicate", "leakage", "normalization", "quality", "language", "pii",
-                                 "outdated", "label_noise"],
-        description="Registered checks to run, in order (tunewright.data.checks); add 'semantic_duplicate' for "
-        "MiniLM embedding near-duplicates.",
+        default_factory=lambda: _registry("checks").default_names(),
+        description="Registered checks to run, in order (each module of tunewright.data registers its own); the "
+        "default is every default check of the registry. Add 'semantic_duplicate' for MiniLM embedding "
+        "near-duplicates.",
     )
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, v):
+        return _registry("checks").validate(v)
     max_seq_tokens: int = Field(
         1024, ge=16, description="Examples longer than this many tokens (chat-formatted) are quarantined as too_long."
     )
@@ -253,14 +274,15 @@ class StatsSection(Section):
 
 
 class TaskSection(Section):
-    type: Literal["extraction", "classification", "generation", "multiple_choice"] = Field(
+    type: str = Field(
         "extraction",
         description="Task type: 'extraction' (entity-level micro P/R/F1 on NAME - TYPE lists), 'classification' "
         "(macro F1 over task.labels), 'generation' (task.metric: rouge_l, token_f1 or exact_match), "
         "'multiple_choice' (accuracy by log-likelihood of each record's 'choices').",
     )
     labels: list[str] = Field(default_factory=list, description="Classification: the label set.")
-    metric: str | None = Field(None, description="Generation: the headline metric (default rouge_l).")
+    metric: str | None = Field(None, description="Generation: the headline metric (default rouge_l), a registered "
+                               "metric (tunewright.evaluation.metrics: exact_match, token_f1, rouge_l, ...).")
     judge: str | None = Field(
         None, description="Generation: 'module:function' called as f(prompt, output, reference) -> score in [0, 1] "
         "for each answer (an LLM judge, say); its mean is reported as 'judge'. Off by default.",
@@ -277,9 +299,19 @@ class TaskSection(Section):
     batch_size: int = Field(16, ge=1, description="Examples per generation batch.")
     max_test_examples: int | None = Field(None, ge=1, description="Evaluate at most this many test examples.")
 
+    @field_validator("type")
+    @classmethod
+    def _known_task(cls, v):
+        return _registry("tasks").validate(v)
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v):
+        return v if v is None else _registry("metrics").validate(v)
+
 
 class TrainingSection(Section):
-    method: Literal["lora", "dora", "qlora", "full"] = Field(
+    method: str = Field(
         "lora", description="Fine-tuning method: 'lora' and 'dora' (weight-decomposed LoRA) through peft; 'qlora' = LoRA "
         "on a 4-bit NF4 base (bitsandbytes, CUDA GPU only); 'full' trains every weight.",
     )
@@ -334,6 +366,11 @@ class TrainingSection(Section):
         "auto", description="'auto': fp32 on CPU (bf16 autocast is ~40x slower there), bf16 on a GPU that has it."
     )
 
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v):
+        return _registry("methods").validate(v)
+
 
 class MitigationStudy(Section):
     replay_fraction: float = Field(0.25, gt=0, lt=1, description="Replay share of the 'replay' arm.")
@@ -356,9 +393,15 @@ class GeneralTaskSpec(Section):
     file: str = Field(description="JSONL: {question, choices, answer (index or text)} for multiple_choice, "
                       "{prompt, answer} for generation. Relative to the config file.")
     type: Literal["multiple_choice", "generation"] = Field("multiple_choice", description="How items are scored.")
-    metric: Literal["exact_match", "token_f1", "rouge_l"] = Field("exact_match", description="Generation metric.")
+    metric: str = Field("exact_match", description="Generation metric: a registered metric (exact_match, token_f1, "
+                        "rouge_l, ...).")
     max_items: int = Field(100, ge=1, description="Items from the start of the file.")
     max_new_tokens: int = Field(32, ge=1, description="Generation: token cap per answer.")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v):
+        return _registry("metrics").validate(v)
 
 
 class GeneralSection(Section):
@@ -416,6 +459,11 @@ class LabelingSection(Section):
     use_gold: bool = Field(True, description="Score functions and the label model against the data's own answers "
                            "where it has them.")
     seed: int = Field(0, description="Seed of the label model.")
+
+    @field_validator("label_model")
+    @classmethod
+    def _known_label_model(cls, v):
+        return _registry("label_models").validate(v)
 
 
 class ReviewSection(Section):

@@ -27,9 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunewright.cost.model_shape import ModelShape
+from tunewright.training.methods import get_method
 
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
-ADAPTER_METHODS = ("lora", "dora", "qlora")
 
 
 @dataclass
@@ -55,8 +55,9 @@ def layer_bytes_per_token(shape: ModelShape, seq: int, method: str, dtype: str, 
     b = DTYPE_BYTES[dtype]
     h, i = shape.hidden, shape.intermediate
     n_q, n_kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
-    full = method not in ADAPTER_METHODS
-    adapter = not full
+    spec = get_method(method)
+    full = not spec.adapter
+    adapter = spec.adapter
     # peft keeps adapters in fp32; with a bf16 base each adapted projection saves its own cast input copy
     cast_copy = adapter and b != 4
     # the saved copy is bf16 when autocast re-casts it for the matmul, fp32 (peft's cast) without autocast
@@ -84,7 +85,7 @@ def layer_bytes_per_token(shape: ModelShape, seq: int, method: str, dtype: str, 
     total += 3 * b * i + proj_inputs(("down_proj",), i)
     if adapter:
         total += (copy_b if cast_copy else b) * lora_r * len(lin_in)
-        if method == "dora":  # DoRA rescales the base output by magnitude / ||W + BA||: keeps that output
+        if spec.keeps_base_output:  # DoRA rescales the base output by magnitude / ||W + BA||: keeps that output
             total += b * sum(o for _, o in lin_in.values())
     return total
 
@@ -96,7 +97,7 @@ def estimate_activations(shape: ModelShape, micro_batch: int, seq: int, method: 
     bf16 model, where peft's fp32 adapters keep fp32 copies of their inputs (~25% more for LoRA)."""
     tokens = micro_batch * seq
     b = DTYPE_BYTES[dtype]
-    full = method not in ADAPTER_METHODS
+    full = not get_method(method).adapter
     per_layer = layer_bytes_per_token(shape, seq, method, dtype, attn, lora_r, autocast=autocast)
     first = layer_bytes_per_token(shape, seq, method, dtype, attn, lora_r, first_layer=True, autocast=autocast)
     head = _norm(shape.hidden, True, full, b) + (b * shape.hidden if full else 0)  # final norm; lm_head input

@@ -16,15 +16,11 @@ from pathlib import Path
 from tunewright.cost.settings import Range, rng
 from tunewright.project import read_json, write_json
 from tunewright.errors import InputError
+from tunewright.training.methods import get_method
 
-# Assumed MFU (low, expected, high) for a transformers Trainer on a modern data-centre GPU; not measured
-# here. LoRA spends a larger share of time outside big matmuls (adapters, casts), QLoRA also dequantizes.
-DEFAULT_MFU: dict[str, tuple[float, float, float]] = {
-    "full": (0.30, 0.40, 0.50),
-    "lora": (0.20, 0.30, 0.42),
-    "dora": (0.12, 0.20, 0.30),
-    "qlora": (0.10, 0.18, 0.28),
-}
+# The assumed MFU (low, expected, high) for a transformers Trainer on a modern data-centre GPU is each
+# method's ``mfu_prior`` (training/methods.py); not measured here. LoRA spends a larger share of time outside
+# big matmuls (adapters, casts), QLoRA also dequantizes.
 
 
 def load_calibration(path: Path) -> dict:
@@ -42,7 +38,7 @@ def mfu_range(method: str, calibration: dict) -> tuple[Range, str]:
     if measured:
         return (rng(min(measured) * 0.9, statistics.median(measured), max(measured) * 1.1),
                 f"calibrated from {len(measured)} run(s)")
-    low, exp, high = DEFAULT_MFU[method]
+    low, exp, high = get_method(method).mfu_prior
     return rng(low, exp, high), "shipped assumption (calibrate with 'tunewright cost calibrate RUN')"
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunewright.cost.model_shape import ModelShape
+from tunewright.training.methods import get_method
 
-ADAPTER_METHODS = ("lora", "dora", "qlora")
 
 
 @dataclass
@@ -41,9 +41,10 @@ def forward_flops_per_token(shape: ModelShape, seq: int, n_adapter: int = 0) -> 
 def training_flops_per_token(shape: ModelShape, seq: int, method: str = "lora", lora_r: int = 16,
                              checkpointing: bool = False) -> Flops:
     """FLOPs to train on one token (forward, backward and, with checkpointing, the recomputed forward)."""
-    adapter = shape.lora_params(lora_r) if method in ADAPTER_METHODS else 0
+    is_adapter = get_method(method).adapter
+    adapter = shape.lora_params(lora_r) if is_adapter else 0
     fwd = forward_flops_per_token(shape, seq, adapter)
-    if method in ADAPTER_METHODS:
+    if is_adapter:
         fwd_base = forward_flops_per_token(shape, seq)
         attention = 4 * shape.layers * seq * shape.heads * shape.head_dim
         # base matmuls: forward + input-gradient backward; attention and adapters: forward + both backward passes

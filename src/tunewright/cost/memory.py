@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from tunewright.cost.activations import ADAPTER_METHODS, DTYPE_BYTES, estimate_activations
+from tunewright.cost.activations import DTYPE_BYTES, estimate_activations
 from tunewright.cost.hardware import GIB, GPU, HardwareTable
 from tunewright.cost.model_shape import ModelShape
 from tunewright.errors import InputError
+from tunewright.training.methods import get_method
 
-METHODS = ("full", "lora", "dora", "qlora")
 OPTIMIZERS = ("adamw", "adamw_8bit")
 STRATEGIES = ("single", "ddp", "fsdp")
 RUNTIME_OVERHEAD_BYTES = int(1.0 * GIB)  # context + workspaces; measured ~0.5-1 GiB on recent CUDA stacks
@@ -52,15 +52,15 @@ class Setup:
     autocast: bool = True  # bf16 under torch.autocast (Trainer bf16=True); False: a plain bf16 model
 
     def __post_init__(self):
-        for field, value, allowed in (("method", self.method, METHODS),
-                                      ("quantization", self.quantization, ("none", "int8", "nf4")), ("optimizer", self.optimizer, OPTIMIZERS),
+        get_method(self.method)  # InputError naming the known methods
+        for field, value, allowed in (("quantization", self.quantization, ("none", "int8", "nf4")), ("optimizer", self.optimizer, OPTIMIZERS),
                                       ("strategy", self.strategy, STRATEGIES), ("dtype", self.dtype, tuple(DTYPE_BYTES)),
                                       ("attn", self.attn, ("sdpa", "flash_attention_2", "eager"))):
             if value not in allowed:
                 raise InputError(f"{field}: {value!r} is not one of {', '.join(allowed)}")
         if self.micro_batch < 1 or self.seq < 1 or self.n_gpus < 1:
             raise InputError("micro_batch, seq and n_gpus must be at least 1")
-        if self.quantization != "none" and self.method == "full":
+        if self.quantization != "none" and not get_method(self.method).adapter:
             raise InputError("quantization: a quantized base cannot be fully fine-tuned; use lora or qlora")
 
 
@@ -89,7 +89,8 @@ class MemoryEstimate:
 
 def _weight_bytes(shape: ModelShape, setup: Setup) -> int:
     b = DTYPE_BYTES[setup.dtype]
-    quant = "nf4" if setup.method == "qlora" else setup.quantization
+    spec = get_method(setup.method)
+    quant = spec.base_quantization if spec.base_quantization != "none" else setup.quantization
     rest = shape.n_params - shape.n_layer_linear  # embeddings, head, norms stay in bf16
     if quant == "nf4":
         return int(shape.n_layer_linear * (0.5 + 1 / 64) + rest * 2)
@@ -100,9 +101,10 @@ def _weight_bytes(shape: ModelShape, setup: Setup) -> int:
 
 def estimate_memory(shape: ModelShape, setup: Setup) -> MemoryEstimate:
     b = DTYPE_BYTES[setup.dtype]
-    adapter = setup.method in ADAPTER_METHODS
+    spec = get_method(setup.method)
+    adapter = spec.adapter
     n_adapter = shape.lora_params(setup.lora_r) if adapter else 0
-    if setup.method == "dora":
+    if spec.keeps_base_output:
         n_adapter += shape.layers * sum(o for _, o in shape.linears.values())
     trainable, tb = (n_adapter, 4) if adapter else (shape.n_params, b)
     weights = _weight_bytes(shape, setup)
@@ -121,7 +123,7 @@ def estimate_memory(shape: ModelShape, setup: Setup) -> MemoryEstimate:
         layer_params = sum(i * o for i, o in shape.linears.values())
         for k in ("weights", "adapters", "gradients", "optimizer states"):
             lines[k] = -(-lines[k] // n)
-        lines["FSDP gathered layers"] = 2 * layer_params * (b if setup.method != "qlora" else 1) * (1 if adapter else 2)
+        lines["FSDP gathered layers"] = 2 * layer_params * (b if spec.base_quantization == "none" else 1) * (1 if adapter else 2)
     elif setup.strategy == "ddp" and setup.n_gpus > 1:
         lines["DDP gradient buckets"] = grads
     lines["runtime overhead"] = RUNTIME_OVERHEAD_BYTES
@@ -165,11 +167,12 @@ def smallest_change(shape: ModelShape, setup: Setup, gpu: GPU, table: HardwareTa
         tries.append((f"micro-batch {mb} with gradient accumulation {accum} (same effective batch)",
                       replace(setup, micro_batch=mb)))
     base = replace(setup, checkpointing=True, micro_batch=1)
-    if setup.method == "full" and setup.optimizer == "adamw":
+    spec = get_method(setup.method)
+    if not spec.adapter and setup.optimizer == "adamw":
         tries.append(("8-bit AdamW with checkpointing, micro-batch 1", replace(base, optimizer="adamw_8bit")))
-    if setup.method == "full":
+    if not spec.adapter:
         tries.append(("LoRA instead of full fine-tuning, with checkpointing, micro-batch 1", replace(base, method="lora")))
-    if setup.method != "qlora":
+    if spec.base_quantization == "none":
         tries.append(("QLoRA (4-bit base) with checkpointing, micro-batch 1", replace(base, method="qlora")))
     for n in (2, 4, 8):
         if setup.n_gpus < n:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -88,8 +88,18 @@ class CostSection(_Section):
     model: str | None = Field(None, description="Model for the estimate: a preset (llama-2-7b, tinyllama-1.1b, "
                               "llama-2-70b, qwen3-8b, ...) or a folder with config.json (Llama, Mistral, Qwen2, "
                               "Qwen3); null uses model.name_or_path.")
-    method: Literal["full", "lora", "dora", "qlora"] | None = Field(None, description="Fine-tuning method; null uses "
-                                                                     "training.method.")
+    method: str | None = Field(None, description="Fine-tuning method (a registered training method: lora, dora, "
+                               "qlora, full); null uses training.method.")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v):
+        if v is None:
+            return v
+        from tunewright.training.methods import METHODS
+
+        return METHODS.validate(v)
+
     gpu: str = Field("H100", description="Training GPU, by name in the hardware table (tunewright cost --gpu list).")
     n_gpus: int = Field(1, ge=1, description="GPUs per training run.")
     strategy: Literal["single", "ddp", "fsdp"] = Field("single", description="Multi-GPU strategy: ddp replicates, "

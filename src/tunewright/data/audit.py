@@ -7,7 +7,6 @@ Nothing is lost: ``input_records == used + quarantined``, where the quarantine h
 from __future__ import annotations
 
 import gc
-import importlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,13 +23,10 @@ from tunewright.data.gate import evaluate_gate, matches
 from tunewright.data.parallel import observe_batch
 from tunewright.data.sufficiency import ClassTally, sufficiency_summary
 from tunewright.project import write_json
+from tunewright.evaluation.tasks import task_type
 from tunewright.records import (Example, ReadResult, Rejected, collect, iter_files, jsonl_writer, read_examples,
                                 read_json_lines, write_jsonl)
 
-# Modules whose import registers checks (STYLE.md #7); checks.py registers the first ones itself.
-CHECK_MODULES = ["format", "normalize", "quality", "pii", "outdated", "label_noise", "semantic", "dedup", "leakage"]
-for _m in CHECK_MODULES:
-    importlib.import_module(f"tunewright.data.{_m}")
 
 
 @dataclass
@@ -103,7 +99,7 @@ def make_context(cfg: Config, tokenizer=None, test_examples: list[Example] | Non
         drop_exact_duplicates=cfg.audit.drop_exact_duplicates,
         drop_conflicts=cfg.audit.drop_conflicts,
         audit=cfg.audit,
-        labels=list(cfg.task.labels) if cfg.task.type == "classification" else [],
+        labels=list(cfg.task.labels) if task_type(cfg.task).has_label_set else [],
         workers=cfg.audit.workers,
         config=cfg,
         test_examples=list(test_examples or []),

@@ -189,15 +189,17 @@ class Int64Parts:
         return np.concatenate(self.parts) if self.parts else np.zeros(0, np.int64)
 
 
-CHECKS = Registry("check", "audit.checks")
+# Every module of tunewright.data may register checks; a new check is a class in one module of that package.
+CHECKS = Registry("check", "audit.checks", packages=["tunewright.data"])
 
 
-def register_check(name: str):
-    """Register a Check class under ``name`` (which also becomes its ``name`` attribute)."""
+def register_check(name: str, *, default: bool = False, order: float | None = None):
+    """Register a Check class under ``name`` (which also becomes its ``name`` attribute). ``default`` checks
+    run when ``audit.checks`` is not set, in ``order``."""
 
     def deco(cls):
         cls.name = name
-        return CHECKS.register(name)(cls)
+        return CHECKS.register(name, default=default, order=order)(cls)
 
     return deco
 
@@ -208,7 +210,7 @@ def duplicate_key(ex: Example, system_prompt: str | None) -> str:
     return normalized_example_key(ex, system_prompt)
 
 
-@register_check("schema")
+@register_check("schema", default=True, order=0)
 class SchemaCheck(Check):
     """Chat structure: optional system first, then user/assistant alternating, ending with assistant; no empty turn."""
 
@@ -232,7 +234,7 @@ class SchemaCheck(Check):
         return out
 
 
-@register_check("exact_duplicate")
+@register_check("exact_duplicate", default=True, order=2)
 class ExactDuplicateCheck(BatchCheck):
     """The same example again (after the configured system prompt and normalization): the first copy is kept."""
 
@@ -252,7 +254,7 @@ class ExactDuplicateCheck(BatchCheck):
                 for i, f in zip(later.tolist(), firsts[later].tolist())]
 
 
-@register_check("conflicting_duplicate")
+@register_check("conflicting_duplicate", default=True, order=3)
 class ConflictingDuplicateCheck(BatchCheck):
     """The same input with different answers (both compared after normalization): nobody knows which is
     right, so every member is flagged."""
@@ -292,7 +294,7 @@ def chat_token_length(tokenizer, messages: list[dict[str, str]]) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-@register_check("token_length")
+@register_check("token_length", default=True, order=4)
 class TokenLengthCheck(Check):
     """Length in the target model's tokens: longer than max_seq_tokens (chat template included) is too_long;
     prompt and answer together shorter than quality.min_tokens (no template) is too_short.

@@ -272,7 +272,7 @@ def _snippet(ex: Example, n: int = 200) -> str:
     return t if len(t) <= n else t[:n] + "…"
 
 
-@register_check("near_duplicate")
+@register_check("near_duplicate", default=True, order=5)
 class NearDuplicateCheck(BatchCheck):
     """Inputs whose word 5-gram sets have Jaccard >= threshold with another input: one per cluster is kept by
     the configured rule, the others are flagged near_duplicate; a confirmed pair whose answers differ flags

@@ -66,7 +66,7 @@ def _dominant_code(counts: np.ndarray, names: tuple[str, ...], min_share: float)
     return (k, names[k], share) if share >= min_share else (k, None, share)
 
 
-@register_check("format")
+@register_check("format", default=True, order=1)
 class FormatCheck(BatchCheck):
     """missing_field, label_not_in_set, format_inconsistent (with the dominant format in the detail).
 

@@ -76,7 +76,7 @@ def find_label_suspects(y: np.ndarray, X, kind: str, kept_classes: list[str], id
     return suspects, info
 
 
-@register_check("label_noise")
+@register_check("label_noise", default=True, order=12)
 class LabelNoiseCheck(BatchCheck):
     """label_issue on examples whose given class the out-of-sample model finds unlikely, ranked.
 

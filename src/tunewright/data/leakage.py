@@ -121,7 +121,7 @@ def replay_overlap(cfg, n: int) -> dict:
     return {"replay_pool": len(pool), "replay_overlapping_eval": int((counts > 0).sum())}
 
 
-@register_check("leakage")
+@register_check("leakage", default=True, order=6)
 class LeakageCheck(BatchCheck):
     """Train examples that repeat a test input exactly or nearly, or share an n-gram with evaluation text.
 

@@ -94,7 +94,7 @@ def example_texts(ex: Example) -> list[str]:
     return [ex.text or "", ex.label or ""]
 
 
-@register_check("normalization")
+@register_check("normalization", default=True, order=7)
 class NormalizationCheck(Check):
     """Unicode (NFKC), whitespace, control characters, mojibake, HTML: one verdict per issue found."""
 

@@ -64,7 +64,7 @@ def replace_superseded(text: str, rules) -> str:
     return text
 
 
-@register_check("outdated")
+@register_check("outdated", default=True, order=11)
 class OutdatedCheck(Check):
     """One verdict per rule that matches (reason 'outdated:<rule name>')."""
 

@@ -126,7 +126,7 @@ def redact_example(ex: Example, types: list[str]) -> Example:
                    label=ex.label, meta=dict(ex.meta), source=ex.source)
 
 
-@register_check("pii")
+@register_check("pii", default=True, order=10)
 class PiiCheck(Check):
     """One verdict per PII kind found in an example (reason pii_<kind>), with every span."""
 

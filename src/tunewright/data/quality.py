@@ -96,7 +96,7 @@ def text_quality(text: str, q, repetition: bool = True) -> list[tuple[str, float
     return out
 
 
-@register_check("quality")
+@register_check("quality", default=True, order=8)
 class QualityCheck(Check):
     """truncated, repetition, symbol_ratio, non_alphabetic, refusal, boilerplate."""
 
@@ -144,7 +144,7 @@ def _detector(codes: tuple[str, ...]):
     return _DETECTORS[codes]
 
 
-@register_check("language")
+@register_check("language", default=True, order=9)
 class LanguageCheck(BatchCheck):
     """wrong_language, on the examples long enough to judge: all of them, or a uniform sample of
     quality.language_sample (a seeded reservoir, so memory holds the sample, not the data).

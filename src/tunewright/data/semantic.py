@@ -47,7 +47,7 @@ def example_text(ex: Example) -> str:
     return "\n".join(m["content"] for m in ex.to_chat() if m["role"] != "system")
 
 
-@register_check("semantic_duplicate")
+@register_check("semantic_duplicate", order=100)  # opt-in: needs the embedding model
 class SemanticDuplicateCheck(BatchCheck):
     """semantic_duplicate (cosine >= 0.99, all but the first) and semantic_near_duplicate (>= 0.95), clustered.
 

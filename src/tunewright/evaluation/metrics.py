@@ -14,7 +14,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from tunewright.registry import Registry
+
 Entity = tuple[str, str]
+
+# Answer-vs-reference metrics by name, f(prediction, reference) -> [0, 1], for generation tasks (task.metric)
+# and general generation tasks (general.tasks[].metric). ``default`` ones are reported beside every headline.
+METRICS = Registry("metric", "task.metric", modules=["tunewright.evaluation.metrics"])
 
 
 # -- extraction -------------------------------------------------------------------------------------------
@@ -108,10 +114,12 @@ def normalize_answer(s: str) -> str:
     return " ".join(s.split())
 
 
+@METRICS.register("exact_match", default=True)
 def exact_match(pred: str, gold: str) -> float:
     return float(normalize_answer(pred) == normalize_answer(gold))
 
 
+@METRICS.register("token_f1", default=True)
 def token_f1(pred: str, gold: str) -> float:
     p, g = normalize_answer(pred).split(), normalize_answer(gold).split()
     if not p or not g:
@@ -138,6 +146,7 @@ def _lcs(a: list[str], b: list[str]) -> int:
     return prev[-1]
 
 
+@METRICS.register("rouge_l", default=True)
 def rouge_l(pred: str, gold: str) -> float:
     """ROUGE-L F-measure (LCS over tokens), as rouge-score's ``rougeL`` without stemming."""
     p, g = _rouge_tokens(pred), _rouge_tokens(gold)
@@ -147,6 +156,36 @@ def rouge_l(pred: str, gold: str) -> float:
     if lcs == 0:
         return 0.0
     precision, recall = lcs / len(p), lcs / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?")
+
+
+def numbers_in(s: str) -> list[str]:
+    """The numbers of a text, normalised: thousands separators dropped, trailing decimal zeros cut
+    ('1,250.00' -> '1250', '4.50%' -> '4.5%')."""
+    out = []
+    for m in _NUMBER.findall(s):
+        pct = m.endswith("%")
+        n = m.rstrip("%").replace(",", "").lstrip("+")
+        if "." in n:
+            n = n.rstrip("0").rstrip(".")
+        out.append(n + ("%" if pct else ""))
+    return out
+
+
+@METRICS.register("number_f1")
+def number_f1(pred: str, gold: str) -> float:
+    """F1 over the multiset of numbers (amounts, rates, dates' digits) in prediction and reference: for answers
+    where the figures are what matters, whatever the wording. Both without numbers: 1.0."""
+    p, g = Counter(numbers_in(pred)), Counter(numbers_in(gold))
+    if not p or not g:
+        return float(not p and not g)
+    common = sum((p & g).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / sum(p.values()), common / sum(g.values())
     return 2 * precision * recall / (precision + recall)
 
 

@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from tunewright.registry import Registry
+
 Statistic = Callable[[np.ndarray], np.ndarray]  # (B, n, k) -> (B,) ; also (n, k) -> scalar via the same code
 
 
@@ -84,10 +86,13 @@ def macro_f1_stat(x: np.ndarray) -> np.ndarray:
     return np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0).mean(axis=-1)
 
 
-STATISTICS: dict[str, Statistic] = {
+# Bootstrap statistics by name: a task or suite names the one its headline uses (Task.statistic).
+STATISTICS = Registry("bootstrap statistic", "statistic")
+for _name, _fn in {
     "micro_f1": micro_f1_stat, "micro_precision": micro_precision_stat, "micro_recall": micro_recall_stat,
     "mean": mean_stat, "perplexity": perplexity_stat, "macro_f1": macro_f1_stat, "class_micro_f1": class_micro_f1_stat,
-}
+}.items():
+    STATISTICS.register(_name)(_fn)
 
 
 def _resample(n: int, n_boot: int, seed: int) -> np.ndarray:

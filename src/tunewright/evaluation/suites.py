@@ -151,7 +151,7 @@ def load_user_task(spec: GeneralTaskSpec, resolve) -> list[dict]:
 def user_task(model, tokenizer, cfg: GeneralSection, spec: GeneralTaskSpec, resolve) -> GeneralTaskResult:
     from tunewright.evaluation.choices import choice_logprobs, pick
     from tunewright.evaluation.generate import generate
-    from tunewright.evaluation.tasks import GENERATION_METRICS
+    from tunewright.evaluation.metrics import METRICS
 
     rows = load_user_task(spec, resolve)
     items = []
@@ -166,7 +166,7 @@ def user_task(model, tokenizer, cfg: GeneralSection, spec: GeneralTaskSpec, reso
         return GeneralTaskResult(spec.name, "accuracy", value, len(items), True, items)
     prompts = [tokenizer(r["prompt"], add_special_tokens=False)["input_ids"] for r in rows]
     outs = generate(model, tokenizer, prompts, spec.max_new_tokens, cfg.batch_size, desc=f"general {spec.name}")
-    fn = GENERATION_METRICS[spec.metric]
+    fn = METRICS.lookup(spec.metric)
     for r, o in zip(rows, outs):
         items.append({"source": r["source"], "answer": r["answer"], "output": o, "score": fn(o, r["answer"])})
     value = sum(i["score"] for i in items) / len(items)

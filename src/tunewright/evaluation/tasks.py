@@ -48,6 +48,25 @@ class Task:
         """For each detail key: (bootstrap statistic, row -> item vector), so every number gets an interval."""
         return {self.metric: (self.statistic, self.item_vector)}
 
+    # -- what labeling, review and the audit need of a task type (class-level: no label set required) -------
+    label_kind: str | None = None  # what labeling functions vote: 'span' (entities), 'class', or None (cannot)
+    has_label_set = False  # the data is audited against task.labels (label noise, labels outside the set)
+
+    @classmethod
+    def label_classes(cls, cfg: TaskSection, labeling_classes: list[str]) -> list[str]:
+        """The classes labeling functions may vote; InputError when the task cannot be labeled by functions."""
+        raise InputError(f"labeling supports task.type extraction or classification, not {cfg.type!r}")
+
+    @classmethod
+    def label_checker(cls, cfg: TaskSection, labeling_classes: list[str]):
+        """text -> None when it is a usable answer for this task, else the reason in words (for reviewers)."""
+        return lambda text: None
+
+    @classmethod
+    def reference_parser(cls, cfg: TaskSection):
+        """text -> the data's own answer as labeling compares it (None: no usable answer)."""
+        return lambda text: text or None
+
 
 @TASKS.register("extraction")
 @dataclass
@@ -101,6 +120,29 @@ class ExtractionTask(Task):
 
     def detail_keys(self) -> list[str]:
         return ["entity_f1", "entity_precision", "entity_recall", "entity_f1_lenient"]
+
+    label_kind = "span"
+
+    @classmethod
+    def label_classes(cls, cfg: TaskSection, labeling_classes: list[str]) -> list[str]:
+        from tunewright.labeling.functions import NOT_ENTITY
+
+        return [*cfg.entity_types, NOT_ENTITY]
+
+    @classmethod
+    def label_checker(cls, cfg: TaskSection, labeling_classes: list[str]):
+        task = cls(cfg)
+
+        def check(text: str) -> str | None:
+            if task.parse(text) is None:
+                return (f"cannot read {text[:80]!r}: write [NAME - TYPE, ...] with TYPE one of "
+                        f"{', '.join(cfg.entity_types)}, or '{cfg.empty_answer}'")
+            return None
+        return check
+
+    @classmethod
+    def reference_parser(cls, cfg: TaskSection):
+        return cls(cfg).parse
 
     def detail_statistics(self) -> dict[str, tuple[str, Any]]:
         def lenient_vector(row):
@@ -156,12 +198,23 @@ class ClassificationTask(Task):
     def detail_keys(self) -> list[str]:
         return ["macro_f1", "micro_f1", "accuracy"]
 
+    label_kind = "class"
+    has_label_set = True
+
+    @classmethod
+    def label_classes(cls, cfg: TaskSection, labeling_classes: list[str]) -> list[str]:
+        return list(labeling_classes or cfg.labels)
+
+    @classmethod
+    def label_checker(cls, cfg: TaskSection, labeling_classes: list[str]):
+        classes = cls.label_classes(cfg, labeling_classes)
+        return lambda text: None if not classes or text in classes else f"{text[:80]!r} is not one of {classes}"
+
     def detail_statistics(self) -> dict[str, tuple[str, Any]]:
         return {"macro_f1": ("macro_f1", self.item_vector), "micro_f1": ("class_micro_f1", self.item_vector),
                 "accuracy": ("mean", lambda r: [float(r["correct"])])}
 
 
-GENERATION_METRICS = {"exact_match": M.exact_match, "token_f1": M.token_f1, "rouge_l": M.rouge_l}
 
 
 @TASKS.register("generation")
@@ -175,14 +228,15 @@ class GenerationTask(Task):
 
     def __post_init__(self) -> None:
         self.metric = self.cfg.metric or "rouge_l"
-        if self.metric not in GENERATION_METRICS:
-            raise InputError(f"task.metric: {self.metric!r} is not a generation metric; known: {sorted(GENERATION_METRICS)}")
+        M.METRICS.lookup(self.metric)  # InputError naming the known metrics
+        # the registry's default metrics beside every headline, plus the headline itself
+        self._metrics = list(dict.fromkeys([*M.METRICS.default_names(), self.metric]))
 
     def parse(self, text: str) -> str:
         return text.strip()
 
     def item_row(self, pred, gold) -> dict:
-        return {name: fn(pred or "", gold) for name, fn in GENERATION_METRICS.items()}
+        return {name: M.METRICS[name](pred or "", gold) for name in self._metrics}
 
     def item_vector(self, row: dict) -> list[float]:
         return [row[self.metric]]
@@ -191,11 +245,11 @@ class GenerationTask(Task):
         return float(row[self.metric])
 
     def score(self, rows: list[dict]) -> dict:
-        names = list(GENERATION_METRICS) + (["judge"] if rows and "judge" in rows[0] else [])
+        names = self._metrics + (["judge"] if rows and "judge" in rows[0] else [])
         return {name: float(np.mean([r[name] for r in rows])) if rows else 0.0 for name in names}
 
     def detail_keys(self) -> list[str]:
-        return list(GENERATION_METRICS) + (["judge"] if self.cfg.judge else [])
+        return self._metrics + (["judge"] if self.cfg.judge else [])
 
     def detail_statistics(self) -> dict[str, tuple[str, Any]]:
         return {k: ("mean", lambda r, k=k: [float(r[k])]) for k in self.detail_keys()}
@@ -236,5 +290,10 @@ class MultipleChoiceTask(Task):
                 "accuracy_norm": ("mean", lambda r: [float(r.get("correct_norm", r["correct"]))])}
 
 
+def task_type(cfg: TaskSection) -> type[Task]:
+    """The registered class of ``task.type`` (its class-level behaviour needs no label set)."""
+    return TASKS.lookup(cfg.type)
+
+
 def make_task(cfg: TaskSection) -> Task:
-    return TASKS.lookup(cfg.type)(cfg)
+    return task_type(cfg)(cfg)

@@ -14,7 +14,7 @@ import numpy as np
 
 from tunewright.evaluation import metrics as M
 from tunewright.labeling.analysis import disagreement, function_summary, uncertainty
-from tunewright.labeling.functions import (NOT_ENTITY, LabelingFunction, check_names, load_module_functions,
+from tunewright.labeling.functions import (LabelingFunction, check_names, load_module_functions,
                                            load_rules)
 from tunewright.labeling.label_model import fit_predict
 from tunewright.labeling.queue import QueueItem, per_example, rank_for_review
@@ -54,23 +54,22 @@ def load_functions(cfg) -> list[LabelingFunction]:
 
 
 def task_classes(cfg) -> tuple[str, list[str]]:
-    if cfg.task.type == "extraction":
-        return "span", [*cfg.task.entity_types, NOT_ENTITY]
-    if cfg.task.type == "classification":
-        return "class", list(cfg.labeling.classes or cfg.task.labels)
-    raise InputError(f"labeling supports task.type extraction or classification, not {cfg.task.type!r}")
+    """(what functions vote: 'span' or 'class', the classes they may vote) for the configured task."""
+    from tunewright.evaluation.tasks import task_type
+
+    t = task_type(cfg.task)
+    classes = t.label_classes(cfg.task, list(cfg.labeling.classes))  # InputError for tasks functions cannot label
+    return t.label_kind, classes
 
 
 def parse_gold(cfg, examples: list[Example]) -> list:
     """The data's own answers, parsed like the task parses them (None where an answer does not parse)."""
     if not cfg.labeling.use_gold:
         return [None] * len(examples)
-    if cfg.task.type == "extraction":
-        from tunewright.evaluation.tasks import make_task
+    from tunewright.evaluation.tasks import task_type
 
-        task = make_task(cfg.task)
-        return [task.parse(ex.answer()) for ex in examples]
-    return [ex.answer() or None for ex in examples]
+    parse = task_type(cfg.task).reference_parser(cfg.task)
+    return [parse(ex.answer()) for ex in examples]
 
 
 def _answers(kind: str, examples, votes: Votes, pred_items: np.ndarray, empty_answer: str) -> list[str]:

@@ -36,11 +36,11 @@ class Codec:
     """Answer string <-> structured value for the task: entity spans or a class label."""
 
     def __init__(self, cfg):
-        self.span = cfg.task.type == "extraction"
+        from tunewright.evaluation.tasks import make_task, task_type
+
+        self.span = task_type(cfg.task).label_kind == "span"
         self.empty = cfg.task.empty_answer
         if self.span:
-            from tunewright.evaluation.tasks import make_task
-
             self.task = make_task(cfg.task)
 
     def to_value(self, text: str, answer: str):

@@ -20,22 +20,9 @@ def default_db_url(labeling_dir: Path) -> str:
 
 def label_validator(cfg):
     """A function text -> None (usable) or the reason it is not, for the task's answer format."""
-    if cfg.task.type == "extraction":
-        from tunewright.evaluation.tasks import make_task
+    from tunewright.evaluation.tasks import task_type
 
-        task = make_task(cfg.task)
-
-        def check(text: str) -> str | None:
-            if task.parse(text) is None:
-                return (f"cannot read {text[:80]!r}: write [NAME - TYPE, ...] with TYPE one of "
-                        f"{', '.join(cfg.task.entity_types)}, or '{cfg.task.empty_answer}'")
-            return None
-        return check
-    classes = list(cfg.labeling.classes or cfg.task.labels)
-
-    def check_class(text: str) -> str | None:
-        return None if not classes or text in classes else f"{text[:80]!r} is not one of {classes}"
-    return check_class
+    return task_type(cfg.task).label_checker(cfg.task, list(cfg.labeling.classes))
 
 
 def queue_rows(cfg, examples: list[Example], labels: list[Example], votes_by_example: dict[str, dict],

@@ -1,13 +1,16 @@
 """Fine-tuning methods by name (STYLE.md #7): LoRA, DoRA and QLoRA through peft, and full fine-tuning.
 
-A method takes the loaded model and returns the model to train (a peft model for the adapter methods, the
-model itself with every weight trainable for 'full'). QLoRA's 4-bit base is made at load time
-(:func:`quantization_config`); it needs bitsandbytes on a CUDA GPU and says so plainly anywhere else.
+A method is one registered :class:`Method`: how it turns the loaded model into the model to train (a peft
+model for the adapter methods, the model itself with every weight trainable for 'full'), what its base is
+loaded as (QLoRA's 4-bit NF4 base, made at load time by :func:`quantization_config`; it needs bitsandbytes
+on a CUDA GPU and says so plainly anywhere else), and the factors the cost estimate needs (adapter or full,
+extra activations, the prior of its measured GPU utilisation). Adding a method is one ``@register_method``.
 """
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
+from typing import Callable
 
 from tunewright.config import TrainingSection
 from tunewright.errors import TunewrightError
@@ -18,6 +21,32 @@ METHODS = Registry("training method", "training.method")
 
 class MethodUnavailable(TunewrightError, RuntimeError):
     """The configured method cannot run on this machine (the message says why and what to do)."""
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    apply: Callable  # (model, TrainingSection) -> model to train
+    adapter: bool  # trains a low-rank adapter on a frozen base (else every weight)
+    base_quantization: str = "none"  # how the frozen base is stored: 'none' or 'nf4' (4-bit)
+    keeps_base_output: bool = False  # DoRA: the magnitude rescale keeps each adapted layer's base output
+    needs_cuda: bool = False
+    mfu_prior: tuple[float, float, float] = (0.2, 0.3, 0.42)  # low, expected, high GPU utilisation (cost)
+
+    def __call__(self, model, cfg: TrainingSection):
+        return self.apply(model, cfg)
+
+
+def register_method(name: str, **factors) -> Callable:
+    def deco(fn: Callable) -> Callable:
+        METHODS.register(name)(Method(name, fn, **factors))
+        return fn
+
+    return deco
+
+
+def get_method(name: str) -> Method:
+    return METHODS.lookup(name)
 
 
 def lora_alpha(cfg: TrainingSection) -> int:
@@ -37,14 +66,14 @@ def _lora_config(cfg: TrainingSection, use_dora: bool):
     )
 
 
-@METHODS.register("lora")
+@register_method("lora", adapter=True, mfu_prior=(0.20, 0.30, 0.42))
 def apply_lora(model, cfg: TrainingSection):
     from peft import get_peft_model
 
     return get_peft_model(model, _lora_config(cfg, use_dora=False))
 
 
-@METHODS.register("dora")
+@register_method("dora", adapter=True, keeps_base_output=True, mfu_prior=(0.12, 0.20, 0.30))
 def apply_dora(model, cfg: TrainingSection):
     """DoRA: LoRA on the direction of each weight plus a trained magnitude vector (peft ``use_dora``)."""
     from peft import get_peft_model
@@ -52,7 +81,8 @@ def apply_dora(model, cfg: TrainingSection):
     return get_peft_model(model, _lora_config(cfg, use_dora=True))
 
 
-@METHODS.register("qlora")
+@register_method("qlora", adapter=True, base_quantization="nf4", needs_cuda=True,
+                 mfu_prior=(0.10, 0.18, 0.28))
 def apply_qlora(model, cfg: TrainingSection):
     """LoRA on a base loaded in 4-bit NF4 (see quantization_config); peft prepares the k-bit model first."""
     from peft import get_peft_model, prepare_model_for_kbit_training
@@ -63,7 +93,7 @@ def apply_qlora(model, cfg: TrainingSection):
     return get_peft_model(model, _lora_config(cfg, use_dora=False))
 
 
-@METHODS.register("full")
+@register_method("full", adapter=False, mfu_prior=(0.30, 0.40, 0.50))
 def apply_full(model, cfg: TrainingSection):
     for p in model.parameters():
         p.requires_grad_(True)
@@ -71,12 +101,14 @@ def apply_full(model, cfg: TrainingSection):
 
 
 def apply_method(model, cfg: TrainingSection):
-    return METHODS.lookup(cfg.method)(model, cfg)
+    return get_method(cfg.method)(model, cfg)
 
 
 def check_method_available(method: str) -> None:
     """Fail early, before minutes of model loading, when a method cannot run here."""
-    if method != "qlora":
+    import torch
+
+    if not get_method(method).needs_cuda:
         return
     if not torch.cuda.is_available():
         raise MethodUnavailable(
@@ -91,7 +123,9 @@ def check_method_available(method: str) -> None:
 
 def quantization_config(method: str):
     """The BitsAndBytesConfig to load the base with, or None for methods that train a full-precision base."""
-    if method != "qlora":
+    import torch
+
+    if get_method(method).base_quantization != "nf4":
         return None
     check_method_available(method)
     from transformers import BitsAndBytesConfig
