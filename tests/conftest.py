@@ -35,3 +35,19 @@ def smol_tokenizer(smol_ref):
     from tunewright.models import load_tokenizer
 
     return load_tokenizer(smol_ref, ModelSection())
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, smol_tokenizer):
+    """A random-init two-layer Llama with the real SmolLM2 tokenizer, saved as a local safetensors model: the
+    whole pipeline runs on it in seconds (studies, selection, export tests)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_train import tiny_llama
+
+    d = tmp_path_factory.mktemp("tiny-llama")
+    tiny_llama(len(smol_tokenizer)).save_pretrained(d, safe_serialization=True)
+    smol_tokenizer.save_pretrained(d)
+    return d

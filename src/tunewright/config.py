@@ -427,7 +427,11 @@ class GeneralSection(Section):
         "pkg:evals/registry/data/sandbagging/samples-all.jsonl",
         description="MMLU-style JSONL (question with A-D choices, 'answer' letter); null disables.",
     )
-    mmlu_questions: int = Field(100, ge=1, description="Questions from the start of mmlu_file.")
+    mmlu_questions: int = Field(100, ge=1, description="Questions from the start of mmlu_file (after mmlu_offset).")
+    perplexity_offset: int = Field(0, ge=0, description="Skip this many lines of each text file before the "
+                                   "perplexity paragraphs (a tuning study scores on lines after the final "
+                                   "evaluation's, so choosing never sees the final general numbers).")
+    mmlu_offset: int = Field(0, ge=0, description="Skip this many questions of mmlu_file (as perplexity_offset).")
     batch_size: int = Field(8, ge=1, description="Sequences per forward pass in the general suite.")
     gate: ForgettingGate = Field(default_factory=ForgettingGate, description="Forgetting gate thresholds.")
     mitigation_study: MitigationStudy = Field(
@@ -441,9 +445,10 @@ class GeneralSection(Section):
         names = [t.name for t in self.tasks]
         if len(set(names)) != len(names) or {"general_perplexity", "mmlu"} & set(names):
             raise ValueError(f"tasks: names must be unique and not general_perplexity or mmlu, got {names}")
-        if self.perplexity_paragraphs > self.reserved_eval_lines:
-            raise ValueError(f"perplexity_paragraphs ({self.perplexity_paragraphs}) must not exceed "
-                             f"reserved_eval_lines ({self.reserved_eval_lines}): evaluation text would overlap replay")
+        if self.perplexity_offset + self.perplexity_paragraphs > self.reserved_eval_lines:
+            raise ValueError(f"perplexity_offset + perplexity_paragraphs ({self.perplexity_offset} + "
+                             f"{self.perplexity_paragraphs}) must not exceed reserved_eval_lines "
+                             f"({self.reserved_eval_lines}): evaluation text would overlap replay")
         return self
 
 
@@ -483,6 +488,61 @@ class ReviewSection(Section):
     seed: int = Field(0, description="Seed of the double-review and gold draws.")
 
 
+class SearchDim(Section):
+    """One searchable config value: a float or int range (``low``/``high``, ``log`` scale) or ``choices``."""
+
+    low: float | None = Field(None, description="Lower end of a numeric range.")
+    high: float | None = Field(None, description="Upper end of a numeric range.")
+    log: bool = Field(False, description="Sample the range on a log scale (learning rates).")
+    integer: bool = Field(False, description="An integer range.")
+    choices: list[Any] | None = Field(None, description="A categorical dimension: one of these values.")
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if (self.choices is None) == (self.low is None or self.high is None):
+            raise ValueError("give either choices or both low and high")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"needs low < high, got {self.low} and {self.high}")
+        if self.log and self.low is not None and self.low <= 0:
+            raise ValueError("a log-scale range needs low > 0")
+        return self
+
+
+def _default_space() -> dict[str, SearchDim]:
+    return {
+        "training.learning_rate": SearchDim(low=3e-5, high=2e-3, log=True),
+        "training.lora_r": SearchDim(choices=[8, 16, 32]),
+        "training.lora_dropout": SearchDim(choices=[0.0, 0.05]),
+        "training.ewc_lambda": SearchDim(choices=[0.0, 0.005, 0.02, 0.1]),
+        "training.replay_fraction": SearchDim(choices=[0.0, 0.1]),
+    }
+
+
+class TuningSection(Section):
+    space: dict[str, SearchDim] = Field(
+        default_factory=_default_space,
+        description="Dotted config keys to search and their ranges. Default: learning rate (log scale), LoRA rank, "
+        "dropout, and the mitigation knobs ewc_lambda and replay_fraction beside them. Add e.g. "
+        "training.max_steps, training.lora_alpha, training.target_modules, training.method, training.l2sp_lambda.")
+    trials: int = Field(12, ge=1, description="Trials (sub-runs) in the study, before the re-runs of the top ones.")
+    max_hours: float | None = Field(None, gt=0, description="Stop starting trials after this many hours.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Stop starting trials when the trials' estimated "
+                                       "GPU cost (cost module, at cost.gpu) passes this.")
+    sampler: Literal["tpe", "nsga2", "gp"] = Field("tpe", description="Optuna sampler of the multi-objective study.")
+    seed: int = Field(0, description="Seed of the sampler.")
+    storage: str | None = Field(None, description="Optuna storage URL; default a JournalStorage file in the run "
+                                "(tuning/journal.log; safe for several processes on one machine). A "
+                                "postgresql+psycopg:// URL lets workers on many machines join one study.")
+    rerun_top: int = Field(2, ge=0, description="Re-run this many of the best trials with other seeds, so a "
+                           "seed's luck is not taken for a better setting; the choice uses the seed mean.")
+    rerun_seeds: list[int] = Field(default_factory=lambda: [1], description="Training seeds of those re-runs.")
+    general_paragraphs: int = Field(20, ge=1, description="Perplexity paragraphs per file of the tuning slice of "
+                                    "the general suite (after the final evaluation's, so disjoint from it).")
+    general_mmlu: int = Field(40, ge=1, description="MMLU questions of the tuning slice (after the final ones).")
+    max_validation_examples: int | None = Field(None, ge=1, description="Score trials on at most this many "
+                                                "validation examples.")
+
+
 class Config(Section):
     project: ProjectSection = Field(default_factory=ProjectSection, description="Project name and run store.")
     model: ModelSection = Field(default_factory=ModelSection, description="Base model to fine-tune.")
@@ -495,6 +555,8 @@ class Config(Section):
     stats: StatsSection = Field(default_factory=StatsSection, description="Confidence intervals.")
     labeling: LabelingSection = Field(default_factory=LabelingSection, description="Programmatic labeling.")
     review: ReviewSection = Field(default_factory=ReviewSection, description="Human review app and queue.")
+    tuning: TuningSection = Field(default_factory=TuningSection, description="Hyperparameter and mitigation "
+                                  "search (tunewright tune): task metric on validation, forgetting and cost.")
     cost: CostSection = Field(default_factory=CostSection, description="Whole-project cost: GPU memory, time, "
                               "compute, labeling, people, serving (tunewright cost).")
 

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 from tunewright.config import Config
 from tunewright.data.audit import audit_data
-from tunewright.data.split import SplitResult, split_examples, write_split
+from tunewright.data.split import SplitResult, read_split, split_examples, write_split
 from tunewright.data.dedup import params_from_config
 from tunewright.models import ResolvedModel, load_adapter_model, load_model, load_tokenizer, resolve_model
 from tunewright.project import Run, file_sha256, new_run, register_run, runs_root, write_json
 from tunewright.records import read_examples
-from tunewright.results import AuditOutcome, EvalOutcome, ExportOutcome, Headline, LearningCurveOutcome, MitigationOutcome
+from tunewright.results import (AuditOutcome, EvalOutcome, ExportOutcome, Headline, LearningCurveOutcome,
+                                MitigationOutcome, TuneOutcome)
 from tunewright.errors import GateFailed, MissingArtifact  # noqa: F401 (GateFailed re-exported)
 
 if TYPE_CHECKING:
@@ -32,6 +33,12 @@ QUICK_OVERRIDES = [
     "general.perplexity_paragraphs=8",
     "general.mmlu_questions=24",
 ]
+
+
+# `demo --tune`: a small study. Quick: 3 trials on 16 validation examples and a small general slice.
+DEMO_TUNE = ["tuning.trials=8", "tuning.rerun_top=2"]
+QUICK_TUNE = ["tuning.trials=3", "tuning.rerun_top=1", "tuning.general_paragraphs=4", "tuning.general_mmlu=8",
+              "tuning.max_validation_examples=16"]
 
 
 def demo_overrides(quick: bool) -> list[str]:
@@ -116,13 +123,6 @@ def stage_split(cfg: Config, run: Run) -> SplitResult:
     return result
 
 
-def _load_split(run: Run, name: str):
-    path = run.data_dir / f"{name}.jsonl"
-    if not path.exists():
-        raise MissingArtifact(f"{path}: missing; run 'tunewright split' for this run first")
-    return read_examples(path)
-
-
 def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None) -> EvalOutcome:
     """Evaluate the base or the tuned model (``which``): the task metric on the test split with predictions
     per example, the held-out loss on validation and the general suite, into ``run/eval/<which>/``."""
@@ -134,7 +134,7 @@ def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None
     with run.stage(f"eval_{which}"):
         ref, tok = session.model_ref(), session.tok()
         model = load_model(ref, cfg.model) if which == "base" else load_adapter_model(ref, cfg.model, run.model_dir)
-        metrics = evaluate_model(cfg, run, which, model, tok, _load_split(run, "test"), _load_split(run, "validation"))
+        metrics = evaluate_model(cfg, run, which, model, tok, read_split(run, "test"), read_split(run, "validation"))
         del model
     return EvalOutcome.from_metrics(which, metrics)
 
@@ -150,7 +150,7 @@ def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: b
     with run.stage("train"):
         model = load_model(session.model_ref(), cfg.model,
                            quantization_config=quantization_config(cfg.training.method))
-        result = train_model(cfg, run, _load_split(run, "train"), model, session.tok(), resume=resume)
+        result = train_model(cfg, run, read_split(run, "train"), model, session.tok(), resume=resume)
         write_json(run.path / "train_result.json", result.to_json())
         run.update_manifest(training={k: v for k, v in result.to_json().items() if k != "loss_curve"})
         run.record_artifact("train", run.model_dir, run.path / "train_result.json")
@@ -194,7 +194,7 @@ def stage_export_harness(cfg: Config, run: Run, out_dir: Path, session: Session 
     from tunewright.evaluation.harness import export_harness
 
     session = session or Session(cfg)
-    return export_harness(cfg, session.tok(), _load_split(run, "test"), out_dir)
+    return export_harness(cfg, session.tok(), read_split(run, "test"), out_dir)
 
 
 def stage_harness(cfg: Config, run: Run, tasks: list[str], include_path: Path | None, limit: int | None,
@@ -212,6 +212,23 @@ def stage_harness(cfg: Config, run: Run, tasks: list[str], include_path: Path | 
             out[which] = run_harness(session.model_ref().path, adapter, tasks, include_path, limit, cfg.task.batch_size)
             write_json(run.eval_dir / which / "harness.json", out[which])
     return out
+
+
+def stage_tune(cfg: Config, run: Run, session: Session | None = None) -> TuneOutcome:
+    """Search tuning.space on the run's validation split (tunewright.studies.tune); the run's own training is
+    the default configuration the chosen one is compared with on test (trained here first when missing)."""
+    from tunewright.studies.tune import tune
+
+    session = session or Session(cfg)
+    if not (run.eval_dir / "base" / "metrics.json").exists():
+        stage_eval(cfg, run, "base", session)
+    if not (run.eval_dir / "tuned" / "metrics.json").exists():
+        stage_train(cfg, run, session)
+        stage_eval(cfg, run, "tuned", session)
+    with run.stage("tune"):
+        result = tune(cfg, run, session)
+        run.record_artifact("tune", run.path / "tuning" / "tuning.json")
+    return TuneOutcome.from_json(result)
 
 
 def stage_report(cfg: Config, run: Run) -> Headline:
@@ -248,16 +265,23 @@ def run_all(cfg: Config, run: Run | None = None, force: bool = False) -> tuple[R
     return run, report
 
 
-def run_demo(quick: bool = False, compare_mitigation: bool = False,
-             extra_overrides: list[str] | None = None) -> tuple[Headline, MitigationOutcome | None]:
+def run_demo(quick: bool = False, compare_mitigation: bool = False, extra_overrides: list[str] | None = None,
+             tune: bool = False) -> tuple[Headline, MitigationOutcome | None, TuneOutcome | None]:
     """The offline demo: the built-in defaults plus the demo's overrides (``quick``: the test-sized subset),
-    every stage, and with ``compare_mitigation`` the replay and EWC arms; the report includes them."""
+    every stage; with ``compare_mitigation`` the replay and EWC arms, with ``tune`` a small study
+    (DEMO_TUNE / QUICK_TUNE); the report includes them."""
     from tunewright.config import load_config
 
-    cfg = load_config(None, demo_overrides(quick) + list(extra_overrides or []))
+    extra = list(extra_overrides or [])
+    if tune:
+        extra = (QUICK_TUNE if quick else DEMO_TUNE) + extra
+    cfg = load_config(None, demo_overrides(quick) + extra)
     run, headline = run_all(cfg)
-    mitigation = None
+    mitigation = tuned = None
     if compare_mitigation:
         mitigation = stage_compare_mitigation(cfg, run)
+    if tune:
+        tuned = stage_tune(cfg, run)
+    if compare_mitigation or tune:
         headline = stage_report(cfg, run)
-    return headline, mitigation
+    return headline, mitigation, tuned

@@ -263,3 +263,38 @@ class CalibrationOutcome:
     memory_ratio: float | None
     path: Path
     runs: int
+
+
+@dataclass(frozen=True)
+class TuneOutcome:
+    """``tunewright tune``: the study, the choice and the chosen configuration against the default on test."""
+
+    trials: int
+    feasible: int
+    pareto_front: list[int]
+    chosen_trial: int | None
+    chosen_overrides: list[str]
+    chosen_config: Path | None
+    metric: str | None = None
+    default_test: tuple[float, float, float] | None = None  # value, low, high
+    chosen_test: tuple[float, float, float] | None = None
+    change: tuple[float, float, float] | None = None  # chosen - default, paired interval
+    default_forgetting: str | None = None
+    chosen_forgetting: str | None = None
+    result: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, r: dict[str, Any]) -> TuneOutcome:
+        ch = r.get("chosen") or {}
+        t = r.get("test") or {}
+        pair = t.get("default_vs_chosen") or {}
+
+        def ci(d):
+            return (d["value"], d["low"], d["high"]) if d else None
+        return cls(trials=len(r["trials"]), feasible=sum(x["feasible"] for x in r["trials"]),
+                   pareto_front=list(r["pareto_front"]), chosen_trial=ch.get("trial"),
+                   chosen_overrides=list(ch.get("overrides", [])),
+                   chosen_config=Path(r["chosen_config"]) if r.get("chosen_config") else None,
+                   metric=t.get("metric"), default_test=ci(pair.get("base_ci")), chosen_test=ci(pair.get("tuned_ci")),
+                   change=ci(pair.get("change_ci")), default_forgetting=(t.get("default") or {}).get("verdict"),
+                   chosen_forgetting=(t.get("chosen") or {}).get("verdict"), result=r)

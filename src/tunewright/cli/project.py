@@ -40,13 +40,17 @@ def run_cmd(config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None,
 def demo(quick: Annotated[bool, typer.Option("--quick", help="A subset and few steps (about 3 minutes), for tests.")] = False,
          compare_mitigation: Annotated[bool, typer.Option("--compare-mitigation", help="Also train with replay and "
                                                           "with EWC and compare forgetting (two more trainings).")] = False,
+         tune: Annotated[bool, typer.Option("--tune", help="Also run a small tuning study and compare the chosen "
+                                            "configuration with the default.")] = False,
          runs_dir: RunsDirOpt = None, set_: SetOpt = None):
     """Fine-tune SmolLM2-135M-Instruct with LoRA on ner_finance (offline assets) and report the uplift."""
     from tunewright.pipeline import run_demo
 
-    h, mitigation = run_demo(quick, compare_mitigation, overrides(set_, runs_dir=runs_dir))
+    h, mitigation, tuned = run_demo(quick, compare_mitigation, overrides(set_, runs_dir=runs_dir), tune=tune)
     if mitigation is not None:
         render.mitigation(mitigation)
+    if tuned is not None:
+        render.tune(tuned)
     render.headline(h)
     if h.forgetting_verdict == "fail":
         out.print("(the demo shows the gate and exits 0; 'tunewright run' exits 1 on a failed gate)")

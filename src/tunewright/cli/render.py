@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tunewright.cli.common import out
-from tunewright.results import AuditOutcome, Headline, LearningCurveOutcome, MitigationOutcome
+from tunewright.results import AuditOutcome, Headline, LearningCurveOutcome, MitigationOutcome, TuneOutcome
 
 
 def audit(a: AuditOutcome) -> None:
@@ -62,3 +62,18 @@ def mitigation(res: MitigationOutcome) -> None:
         suite = "n/a" if a.suite_change is None else f"{a.suite_change:+.1%}"
         out.print(f"{a.name}: {a.metric} {a.value:.4f} [{a.low:.4f}, {a.high:.4f}]; general suite {suite}; "
                   f"forgetting gate {a.verdict}")
+
+
+def tune(t: TuneOutcome) -> None:
+    out.print(f"tune: {t.trials} trials, {t.feasible} pass the forgetting gate; Pareto front: trials "
+              f"{', '.join(map(str, t.pareto_front)) or '-'}")
+    if t.chosen_trial is None:
+        out.print("no trial passes the forgetting gate: nothing chosen (widen tuning.space or the mitigation knobs)")
+        return
+    out.print(f"chosen: trial {t.chosen_trial}: {' '.join(t.chosen_overrides)}", highlight=False)
+    if t.default_test and t.chosen_test and t.change:
+        d, c, ch = t.default_test, t.chosen_test, t.change
+        out.print(f"test {t.metric}: default {d[0]:.3f} [{d[1]:.3f}, {d[2]:.3f}] -> chosen {c[0]:.3f} "
+                  f"[{c[1]:.3f}, {c[2]:.3f}], change {ch[0]:+.3f} [{ch[1]:+.3f}, {ch[2]:+.3f}]; forgetting gate "
+                  f"default {t.default_forgetting}, chosen {t.chosen_forgetting}")
+    out.print(f"chosen config: {t.chosen_config} (tunewright run -c {t.chosen_config})")

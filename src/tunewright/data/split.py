@@ -76,3 +76,14 @@ def write_split(result: SplitResult, out_dir: Path) -> dict[str, Path]:
         paths[name] = Path(out_dir) / f"{name}.jsonl"
         write_jsonl(paths[name], getattr(result, name))
     return paths
+
+
+def read_split(run, name: str) -> list[Example]:
+    """The ``name`` split (train, validation or test) of a run, as written by ``tunewright split``."""
+    from tunewright.errors import MissingArtifact
+    from tunewright.records import read_examples
+
+    path = run.data_dir / f"{name}.jsonl"
+    if not path.exists():
+        raise MissingArtifact(f"{path}: missing; run 'tunewright split' for this run first")
+    return read_examples(path)

@@ -21,7 +21,7 @@ import numpy as np
 from tunewright.config import Config
 from tunewright.evaluation.stats import STATISTICS
 from tunewright.evaluation.tasks import make_task
-from tunewright.project import Run, read_json, write_json
+from tunewright.project import Run, write_json
 
 FRACTIONS = (0.25, 0.5, 1.0)
 
@@ -87,39 +87,26 @@ def fit_and_predict(sizes: list[int], item_matrices: list[np.ndarray], statistic
 
 
 def learning_curve(cfg: Config, run: Run, session, fractions=FRACTIONS) -> dict:
-    """Train and evaluate at each share of the training split; write learning_curve.json into the run."""
-    from tunewright.evaluation.evaluate import evaluate_model, read_predictions
-    from tunewright.models import load_adapter_model, load_model
-    from tunewright.pipeline import _load_split
-    from tunewright.training.trainer import train_model
+    """Train and evaluate at each share of the training split, each a sub-run (studies/subrun.py) of the run;
+    write learning_curve.json into the run."""
+    from tunewright.data.split import read_split
+    from tunewright.evaluation.evaluate import read_predictions
+    from tunewright.studies.subrun import run_subrun
 
-    train, test = _load_split(run, "train"), _load_split(run, "test")
+    n_train = len(read_split(run, "train"))
     task = make_task(cfg.task)
     sizes, mats, points = [], [], []
     for frac in fractions:
-        n = max(1, round(len(train) * frac))
-        sub = cfg.model_copy(deep=True)
-        sub.general.enabled = False
+        n = max(1, round(n_train * frac))
+        overrides = []
         if cfg.training.max_steps > 0:  # same budget per example: steps scale with the data
-            sub.training.max_steps = max(1, math.ceil(cfg.training.max_steps * frac))
-        sub_run = Run(run.path / "learning_curve" / f"{frac:g}")
-        want = {"parent": run.id, "fraction": frac, "train_examples": n, "max_steps": sub.training.max_steps,
-                "test_examples": len(test)}
-        done = sub_run.manifest_path.exists() and read_json(sub_run.manifest_path).get("want") == want
-        if not done:  # a finished share is reused when the command is run again (e.g. after an interruption)
-            sub_run.path.mkdir(parents=True, exist_ok=True)
-            write_json(sub_run.manifest_path, {"want": None, "status": "running"})  # "done" only once evaluated
-            model = load_model(session.model_ref(), cfg.model)
-            result = train_model(sub, sub_run, train[:n], model, session.tok())
-            del model
-            tuned = load_adapter_model(session.model_ref(), cfg.model, sub_run.model_dir)
-            evaluate_model(sub, sub_run, "tuned", tuned, session.tok(), test, [])
-            del tuned
-            write_json(sub_run.manifest_path, {"want": want, "steps": result.steps})
-        rows = read_predictions(sub_run.eval_dir / "tuned" / "predictions.jsonl")
+            overrides.append(f"training.max_steps={max(1, math.ceil(cfg.training.max_steps * frac))}")
+        sub = run_subrun(run, cfg, "learning_curve", f"{frac:g}", overrides, session, train_examples=n,
+                         general=False, with_base=False, heldout=False)
+        rows = read_predictions(sub.run.eval_dir / "tuned" / "predictions.jsonl")
         sizes.append(n)
         mats.append(np.array([task.item_vector(r) for r in rows], float))
-        points.append({"fraction": frac, "train_examples": n, "steps": read_json(sub_run.manifest_path)["steps"],
+        points.append({"fraction": frac, "train_examples": n, "steps": sub.train_result()["steps"],
                        "value": float(STATISTICS[task.statistic](mats[-1]))})
     out = {"metric": task.metric, "points": points, **fit_and_predict(sizes, mats, task.statistic, cfg)}
     write_json(run.path / "learning_curve.json", out)

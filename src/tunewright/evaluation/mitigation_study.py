@@ -9,8 +9,6 @@ when the command is run again. Writes ``RUN/mitigation.json``; the report shows 
 
 from __future__ import annotations
 
-import shutil
-
 from tunewright.config import Config
 from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparison
 from tunewright.evaluation.tasks import make_task
@@ -44,39 +42,18 @@ def _summary(cfg: Config, path, train_result: dict) -> dict:
 
 
 def compare_mitigations(cfg: Config, run: Run, session) -> dict:
-    from tunewright.config import apply_overrides
-    from tunewright.evaluation.evaluate import evaluate_model
-    from tunewright.models import load_adapter_model, load_model
-    from tunewright.pipeline import _load_split
-    from tunewright.training.trainer import train_model
+    """Each arm as a sub-run (studies/subrun.py) of the run, against the run as trained; writes mitigation.json."""
+    from tunewright.studies.subrun import run_subrun
 
     if not (run.eval_dir / "base").is_dir() or not (run.eval_dir / "tuned").is_dir():
         raise MissingArtifact(f"{run.path}: compare-mitigation needs eval/base and eval/tuned; run 'tunewright eval'")
     if cfg.training.replay_fraction > 0 or cfg.training.ewc_lambda > 0 or cfg.training.l2sp_lambda > 0:
         raise InputError("compare-mitigation compares against the run as trained, which must use no mitigation "
                          "(training.replay_fraction, ewc_lambda and l2sp_lambda all 0)")
-    train, test, validation = _load_split(run, "train"), _load_split(run, "test"), _load_split(run, "validation")
     results = {"none": _summary(cfg, run.path, read_json(run.path / "train_result.json"))}
     for name, overrides in arms(cfg).items():
-        sub_cfg = Config.model_validate({**apply_overrides(cfg.model_dump(), overrides)})
-        sub_cfg.base_dir = cfg.base_dir
-        sub = Run(run.path / "mitigation" / name)
-        want = {"parent": run.id, "overrides": overrides}
-        done = sub.manifest_path.exists() and read_json(sub.manifest_path).get("want") == want
-        if not done:
-            shutil.rmtree(sub.path, ignore_errors=True)
-            sub.path.mkdir(parents=True)
-            write_json(sub.manifest_path, {"want": None, "status": "running"})  # "done" only once evaluated
-            shutil.copytree(run.eval_dir / "base", sub.eval_dir / "base")  # the same base items for every arm
-            model = load_model(session.model_ref(), cfg.model)
-            result = train_model(sub_cfg, sub, train, model, session.tok())
-            write_json(sub.path / "train_result.json", result.to_json())
-            del model
-            tuned = load_adapter_model(session.model_ref(), cfg.model, sub.model_dir)
-            evaluate_model(sub_cfg, sub, "tuned", tuned, session.tok(), test, validation)
-            del tuned
-            write_json(sub.manifest_path, {"want": want, "status": "done"})
-        results[name] = _summary(sub_cfg, sub.path, read_json(sub.path / "train_result.json"))
+        sub = run_subrun(run, cfg, "mitigation", name, overrides, session)
+        results[name] = _summary(sub.cfg, sub.run.path, sub.train_result())
         results[name]["overrides"] = overrides
     out = {"arms": results}
     write_json(run.path / "mitigation.json", out)

@@ -34,13 +34,16 @@ class GeneralTaskResult:
 
 
 def load_general_paragraphs(cfg: GeneralSection) -> list[dict]:
-    """The first ``perplexity_paragraphs`` paragraphs of each text file, with their file:line."""
+    """``perplexity_paragraphs`` paragraphs of each text file from ``perplexity_offset`` on (0: the start; a
+    tuning study scores on the next ones, disjoint from the final evaluation), with their file:line."""
     out = []
     for f in cfg.text_files:
         path = resolve_path(f)
         taken = 0
         with open(path, encoding="utf-8") as fh:
             for n, line in enumerate(fh, start=1):
+                if n <= cfg.perplexity_offset:
+                    continue
                 if taken >= cfg.perplexity_paragraphs:
                     break
                 taken += 1
@@ -69,6 +72,8 @@ def load_mmlu(cfg: GeneralSection) -> list[dict]:
     out = []
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
+            if n <= cfg.mmlu_offset:
+                continue
             if len(out) >= cfg.mmlu_questions:
                 break
             rec = json.loads(line)

@@ -16,6 +16,7 @@ from tunewright.cost.render import cost_html
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 from tunewright.reporting.audit_section import build_audit_section, render_audit_html
+from tunewright.reporting.tuning_section import tuning_html, tuning_section
 from tunewright.errors import MissingArtifact
 
 
@@ -98,6 +99,7 @@ def build_report(run: Run) -> dict:
         "config": m["config"],
         "audit": build_audit_section(run.data_dir),
         "labeling": labeling_section(run),
+        "tuning": tuning_section(run),
         "cost": _cost(cfg, m),
     }
 
@@ -288,6 +290,7 @@ def render_html(run: Run, report: dict) -> str:
         f"<h2>Unparseable answers (base {t['unparseable']['base']}, tuned {t['unparseable']['tuned']})</h2>",
         _table([[r["source"], r["output"]] for r in fails] or [["(none)", ""]], ["source", "output"]),
         *labeling_html(report.get("labeling"), _table),
+        *tuning_html(report.get("tuning"), _table),
         *cost_html(report.get("cost")),
         "<h2>Stage timings (seconds)</h2>", _table(timings, ["stage", "seconds"]),
         "</body></html>",

@@ -1,0 +1,295 @@
+"""``tunewright tune``: search training settings and forgetting mitigation together.
+
+Every trial is a sub-run of the parent run (studies/subrun.py) with the overrides the sampler suggests for
+``tuning.space``. Three objectives, as an Optuna multi-objective study:
+
+- the task metric on the **validation** split (maximise); the test split is scored once, for the chosen
+  configuration against the default, because choosing on test would flatter the result;
+- the general suite's mean ability change (maximise; negative is forgetting), on a *tuning slice* of the
+  general suite (the paragraphs and questions after the final evaluation's, so choosing never sees the final
+  general numbers);
+- cost: the trial's measured seconds (minimise), with the cost module's dollars at ``cost.gpu`` recorded.
+
+The forgetting gate is a constraint (Optuna's ``constraints_func``: feasible when <= 0). The choice rule:
+among trials that pass the gate, the best validation metric, ties (within ``TIE``) to the cheaper; the
+``tuning.rerun_top`` best are re-run with other seeds and compared on their seed mean. The chosen overrides
+are written as a config file ``tunewright run -c`` accepts, and evaluated on test against the default.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tunewright.config import Config, SearchDim, config_to_dict
+from tunewright.project import Run, atomic_write_text, read_json, write_json
+from tunewright.studies.subrun import SubRun, run_subrun
+
+TIE = 0.005  # validation metrics closer than this are a tie, broken by cost
+DIRECTIONS = ["maximize", "maximize", "minimize"]  # task metric, ability change, seconds
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    overrides: list[str]
+    metric: float
+    ability_change: float
+    seconds: float
+    usd: float
+    gate: str
+    path: str
+    seed_metrics: list[float] = field(default_factory=list)
+
+    @property
+    def feasible(self) -> bool:
+        return self.gate != "fail"
+
+    @property
+    def mean_metric(self) -> float:
+        return sum(self.seed_metrics) / len(self.seed_metrics) if self.seed_metrics else self.metric
+
+
+def suggest(trial, space: dict[str, SearchDim]) -> list[str]:
+    """The trial's overrides (``KEY=VALUE``) for every dimension of the space."""
+    out = []
+    for key, dim in space.items():
+        if dim.choices is not None:
+            v = trial.suggest_categorical(key, [_hashable(c) for c in dim.choices])
+            v = _unhash(v)
+        elif dim.integer:
+            v = trial.suggest_int(key, int(dim.low), int(dim.high), log=dim.log)
+        else:
+            v = trial.suggest_float(key, dim.low, dim.high, log=dim.log)
+        out.append(f"{key}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}")
+    return out
+
+
+def _hashable(v):  # Optuna's categorical choices must be None, bool, int, float or str
+    return v if v is None or isinstance(v, (bool, int, float, str)) else yaml.safe_dump(v, default_flow_style=True).strip()
+
+
+def _unhash(v):
+    return yaml.safe_load(v) if isinstance(v, str) and v[:1] in "[{" else v
+
+
+def tuning_overrides(cfg: Config) -> list[str]:
+    """What every trial shares: the tuning slice of the general suite, disjoint from the final evaluation."""
+    g, t = cfg.general, cfg.tuning
+    o = [f"general.perplexity_offset={g.perplexity_offset + g.perplexity_paragraphs}",
+         f"general.perplexity_paragraphs={min(t.general_paragraphs, g.reserved_eval_lines - g.perplexity_offset - g.perplexity_paragraphs)}",
+         f"general.mmlu_offset={g.mmlu_offset + g.mmlu_questions}", f"general.mmlu_questions={t.general_mmlu}",
+         "general.tasks=[]"]
+    if t.max_validation_examples:
+        o.append(f"task.max_test_examples={t.max_validation_examples}")
+    return o
+
+
+def score_subrun(sub: SubRun) -> dict:
+    """Validation metric, ability change and gate verdict, seconds and estimated GPU dollars of one sub-run."""
+    from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison
+
+    m = sub.metrics()
+    base = read_json(sub.run.eval_dir / "base" / "metrics.json")
+    names = list(m["general"])
+    comp = general_comparison(sub.run.path, sub.cfg, names, {n: base["general"][n]["higher_is_better"] for n in names})
+    verdict = forgetting_verdict(comp, sub.cfg.general.gate)
+    tr = sub.train_result()
+    seconds = float(tr["seconds"]) + sum(float(v) for v in m.get("timings", {}).values())
+    return {"metric": float(m["task"]["value"]), "ability_change": float(verdict["suite_mean_ability_change"] or 0.0),
+            "gate": verdict["verdict"], "seconds": seconds, "usd": gpu_usd(sub.cfg, tr)}
+
+
+def gpu_usd(cfg: Config, train_result: dict) -> float:
+    """The trial's training at cfg.cost.gpu, from its trained tokens and the cost module's FLOPs and MFU."""
+    from tunewright.cost.calibration import mfu_range
+    from tunewright.cost.estimate import resolve_plan
+    from tunewright.cost.flops import training_flops_per_token
+
+    try:
+        plan = resolve_plan(cfg.model_copy(update={"cost": cfg.cost.model_copy(update={"dataset_tokens": 1})}))
+    except Exception:  # a model the cost module cannot shape (it says so in 'tunewright cost'); no dollars then
+        return float("nan")
+    gpu = plan.table.lookup(cfg.cost.gpu)
+    flops = training_flops_per_token(plan.shape, plan.setup.seq, cfg.training.method, cfg.training.lora_r).train
+    mfu = mfu_range(cfg.training.method, {})[0].expected
+    hours = flops * float(train_result["train_tokens"]) / (gpu.peak_flops * mfu) / 3600
+    return hours * (gpu.price_low + gpu.price_high) / 2
+
+
+def choose(records: list[TrialRecord]) -> TrialRecord | None:
+    """Best (seed-mean) validation metric among trials that pass the gate; ties to the cheaper."""
+    ok = [r for r in records if r.feasible and not math.isnan(r.metric)]
+    if not ok:
+        return None
+    best = max(r.mean_metric for r in ok)
+    tied = [r for r in ok if r.mean_metric >= best - TIE]
+    return min(tied, key=lambda r: (r.seconds, -r.mean_metric))
+
+
+def pareto_front(records: list[TrialRecord]) -> list[int]:
+    """Trial numbers not dominated on (metric up, ability change up, seconds down)."""
+    def dominates(a, b):
+        ge = a.metric >= b.metric and a.ability_change >= b.ability_change and a.seconds <= b.seconds
+        gt = a.metric > b.metric or a.ability_change > b.ability_change or a.seconds < b.seconds
+        return ge and gt
+    return [r.number for r in records if not any(dominates(o, r) for o in records if o is not r)]
+
+
+def _storage(run: Run, cfg: Config):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if cfg.tuning.storage:
+        if cfg.tuning.storage.startswith("postgresql"):
+            return optuna.storages.RDBStorage(cfg.tuning.storage, engine_kwargs={"pool_pre_ping": True},
+                                              heartbeat_interval=60, grace_period=180,
+                                              failed_trial_callback=optuna.storages.RetryFailedTrialCallback(3))
+        return cfg.tuning.storage
+    (run.path / "tuning").mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(run.path / "tuning" / "journal.log")))
+
+
+def _sampler(cfg: Config):
+    """The configured sampler; constraints come from each trial's ``set_constraint`` (Optuna >= 5)."""
+    import optuna
+
+    t = cfg.tuning
+    if t.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=t.seed)
+    if t.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=t.seed)
+    return optuna.samplers.TPESampler(seed=t.seed, multivariate=True)
+
+
+def tune(cfg: Config, run: Run, session, progress: bool = True) -> dict:
+    """Run the study on ``run`` (split, base-evaluated and trained with the default config), choose, re-run the
+    top trials with other seeds, evaluate the chosen configuration on test against the default; write
+    RUN/tuning/tuning.json and RUN/tuning/chosen.yaml."""
+    import optuna
+    from tqdm.auto import tqdm
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    t = cfg.tuning
+    shared = tuning_overrides(cfg)
+    study = optuna.create_study(study_name=f"tune-{run.id}", storage=_storage(run, cfg), sampler=_sampler(cfg),
+                                directions=DIRECTIONS, load_if_exists=True)
+    t0 = time.perf_counter()
+    done = [tr for tr in study.trials if tr.state == optuna.trial.TrialState.COMPLETE]
+    bar = tqdm(total=t.trials, initial=len(done), desc="tune: trials", unit="trial", disable=not progress)
+
+    def objective(trial):
+        overrides = [*shared, *suggest(trial, t.space)]
+        sub = run_subrun(run, cfg, "tuning", f"trial-{trial.number:03d}", overrides, session, eval_split="validation")
+        s = score_subrun(sub)
+        trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr("path", str(sub.run.path))
+        for k in ("gate", "usd"):
+            trial.set_user_attr(k, s[k])
+        # feasible (<= 0) when the suite mean drop stays within the gate's fail threshold
+        trial.set_constraint("forgetting_gate", -s["ability_change"] - cfg.general.gate.fail_mean_drop)
+        return s["metric"], s["ability_change"], s["seconds"]
+
+    def budget(study_, trial_):
+        bar.update(1)
+        recs = records(study_)
+        best = choose(recs)
+        elapsed = time.perf_counter() - t0
+        left = (t.trials - len(recs)) * elapsed / max(1, len(recs) - len(done))
+        bar.set_postfix_str(f"best {best.metric:.3f} (trial {best.number})" if best else "no trial passes the gate"
+                            + f", ~{left / 60:.0f} min left")
+        spent_usd = sum(r.usd for r in recs if not math.isnan(r.usd))
+        if (t.max_hours and elapsed / 3600 >= t.max_hours) or (t.max_cost_usd and spent_usd >= t.max_cost_usd):
+            study_.stop()
+
+    remaining = t.trials - len(done)
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining, callbacks=[budget], catch=())
+    bar.close()
+    recs = records(study)
+    # re-run the best few with other seeds: a setting must beat the others on its seed mean, not one lucky seed
+    ranked = sorted((r for r in recs if r.feasible), key=lambda r: -r.metric)[: t.rerun_top]
+    for r in ranked:
+        r.seed_metrics = [r.metric]
+        for seed in t.rerun_seeds:
+            sub = run_subrun(run, cfg, "tuning", f"trial-{r.number:03d}-seed{seed}",
+                             [*r.overrides, f"training.seed={seed}"], session, eval_split="validation")
+            r.seed_metrics.append(score_subrun(sub)["metric"])
+    chosen = choose(ranked or recs) if ranked else choose(recs)
+    result = {"objectives": ["validation " + cfg.task.type + " metric", "general ability change", "seconds"],
+              "choice_rule": f"best seed-mean validation metric among trials that pass the forgetting gate, ties "
+                             f"(within {TIE}) to the cheaper; top {t.rerun_top} re-run with seeds {t.rerun_seeds}",
+              "trials": [asdict(r) | {"feasible": r.feasible, "mean_metric": r.mean_metric} for r in recs],
+              "pareto_front": pareto_front(recs), "chosen": None, "importances": importances(study)}
+    if chosen is not None:
+        result["chosen"] = {"trial": chosen.number, "overrides": [o for o in chosen.overrides if o not in shared]}
+        result["chosen_config"] = str(write_chosen_config(cfg, run, result["chosen"]["overrides"]))
+        result["test"] = compare_on_test(cfg, run, session, result["chosen"]["overrides"])
+    write_json(run.path / "tuning" / "tuning.json", result)
+    return result
+
+
+def records(study) -> list[TrialRecord]:
+    import optuna
+
+    out = []
+    for tr in study.trials:
+        if tr.state != optuna.trial.TrialState.COMPLETE:
+            continue
+        metric, change, seconds = tr.values
+        out.append(TrialRecord(tr.number, tr.user_attrs["overrides"], metric, change, seconds,
+                               tr.user_attrs.get("usd", float("nan")), tr.user_attrs.get("gate", "pass"),
+                               tr.user_attrs.get("path", "")))
+    return out
+
+
+def importances(study) -> dict[str, float]:
+    """Importances of each searched value for the validation metric (Optuna's default evaluator, which ranks
+    what achieves low target values: hence the minus); empty with too few trials."""
+    import optuna
+
+    try:
+        return {k: round(v, 4) for k, v in optuna.importance.get_param_importances(
+            study, target=lambda t: -t.values[0]).items()}
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}
+
+
+def write_chosen_config(cfg: Config, run: Run, overrides: list[str]) -> Path:
+    """The parent's config with the chosen overrides, as a YAML ``tunewright run -c`` accepts (file paths
+    made absolute so it runs from anywhere)."""
+    from tunewright.studies.subrun import child_config
+
+    chosen = child_config(cfg, overrides)
+    data = config_to_dict(chosen)
+    data["data"]["train_files"] = [cfg.resolve(f) for f in chosen.data.train_files]
+    data["data"]["test_files"] = [cfg.resolve(f) for f in chosen.data.test_files]
+    data["project"]["runs_dir"] = cfg.resolve(chosen.project.runs_dir)
+    path = run.path / "tuning" / "chosen.yaml"
+    atomic_write_text(path, "# tunewright tune: the chosen configuration (" + ", ".join(overrides) + ")\n"
+                      + yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def compare_on_test(cfg: Config, run: Run, session, overrides: list[str]) -> dict:
+    """The chosen configuration trained as a sub-run and scored on test, against the run's own (default) tuned
+    model on the same items: both metrics with intervals and the paired interval on the difference."""
+    from tunewright.evaluation.forgetting import compare, forgetting_verdict, general_comparison
+    from tunewright.evaluation.tasks import make_task
+
+    sub = run_subrun(run, cfg, "tuning", "chosen", overrides, session, eval_split="test")
+    task = make_task(cfg.task)
+    paired = compare(run.eval_dir / "tuned" / "predictions.jsonl", sub.run.eval_dir / "tuned" / "predictions.jsonl",
+                     task.statistic, task.item_vector, cfg, True)
+    base = read_json(run.eval_dir / "base" / "metrics.json")
+    names = list(base["general"])
+    hib = {n: base["general"][n]["higher_is_better"] for n in names}
+    out = {"metric": task.metric, "default_vs_chosen": paired}
+    for name, path in (("default", run.path), ("chosen", sub.run.path)):
+        out[name] = forgetting_verdict(general_comparison(path, cfg, names, hib), cfg.general.gate)
+    return out
