@@ -541,6 +541,12 @@ class TuningSection(Section):
     general_mmlu: int = Field(40, ge=1, description="MMLU questions of the tuning slice (after the final ones).")
     max_validation_examples: int | None = Field(None, ge=1, description="Score trials on at most this many "
                                                 "validation examples.")
+    rungs: list[float] = Field(default_factory=lambda: [0.5], description="Pruning: shares of training.max_steps "
+                               "at which a trial is scored and compared with its peers at the same point (successive "
+                               "halving on the Pareto front of task metric and forgetting); [] disables pruning.")
+    keep_fraction: float = Field(0.5, gt=0, le=1, description="Pruning: at each rung keep the trials in the best "
+                                 "Pareto layers that hold this share of the peers; the rest stop there.")
+    min_peers: int = Field(3, ge=1, description="Pruning: a rung prunes only once this many trials have reached it.")
 
 
 class Config(Section):

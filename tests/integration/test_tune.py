@@ -38,7 +38,11 @@ def test_tune_end_to_end_and_resume(tmp_path, tiny_model_dir):
     stage_split(cfg, run)
     out = stage_tune(cfg, run)
     res = read_json(run.path / "tuning" / "tuning.json")
-    assert out.trials == 3 and len(res["trials"]) == 3
+    # 2 steps with a rung at step 1: every trial is scored there; a dominated one may stop
+    assert res["rungs"] == [1] and len(res["trials"]) + len(res["pruned"]) == 3 and out.trials == len(res["trials"])
+    assert all("rung_1" in t["rungs"] for t in res["trials"]) and all("rung_1" in t["rungs"] for t in res["pruned"])
+    for t in res["pruned"]:
+        assert read_json(run.path / "tuning" / f"trial-{t['number']:03d}" / "manifest.json")["status"] == "rung:1"
     for t in res["trials"]:
         m = read_json(run.path / "tuning" / f"trial-{t['number']:03d}" / "manifest.json")
         assert m["parent"] == run.id and m["want"]["eval_split"] == "validation" and m["status"] == "done"
@@ -70,7 +74,7 @@ def test_tune_end_to_end_and_resume(tmp_path, tiny_model_dir):
     # a second call resumes: the journal already holds the trials, every sub-run is reused
     before = {p.name: p.stat().st_mtime for p in (run.path / "tuning").glob("trial-*/train_result.json")}
     again = stage_tune(cfg, run)
-    assert again.trials == 3 and again.chosen_trial == out.chosen_trial
+    assert again.trials == out.trials and again.chosen_trial == out.chosen_trial
     after = {p.name: p.stat().st_mtime for p in (run.path / "tuning").glob("trial-*/train_result.json")}
     assert before == after
 
@@ -86,3 +90,14 @@ def test_a_trial_that_fails_the_gate_is_never_chosen():
     assert set(pareto_front([a, b, c])) == {0, 2}
     c.seed_metrics = [0.603, 0.2]  # a lucky seed: its mean loses to b
     assert choose([a, b, c]).number == 1
+
+
+def test_pareto_successive_halving_keeps_the_best_layers():
+    from tunewright.studies.tune import keep_at_rung, pareto_layers
+
+    pts = {0: (0.9, -0.2), 1: (0.5, 0.0), 2: (0.4, -0.1), 3: (0.3, -0.3), 4: (0.85, -0.25)}
+    assert pareto_layers(pts) == [[0, 1], [2, 4], [3]]
+    keep = {k for k in pts if keep_at_rung(pts, k, 0.5, 3)}
+    assert keep == {0, 1, 2, 4}  # quota ceil(2.5)=3: the front (2) plus the whole second layer
+    assert {k for k in pts if keep_at_rung(pts, k, 0.2, 3)} == {0, 1}
+    assert keep_at_rung({0: (0.0, -1.0), 1: (1.0, 0.0)}, 0, 0.5, 3)  # too few peers: nobody is pruned

@@ -50,6 +50,13 @@ def tuning_html(section: dict | None, table) -> list[str]:
            table(rows, ["trial", "overrides", "validation metric", "seed mean", "ability change", "gate", "seconds",
                         "GPU $ (est.)"]),
            f'<img alt="tuning Pareto front" src="data:image/png;base64,{pareto_plot(section)}">']
+    if section.get("pruned"):
+        out.append(f"<p>Pruned (successive halving on the Pareto front at steps {e(str(section.get('rungs')))}):</p>")
+        out.append(table([[t["number"], t["at_step"], " ".join(o for o in t["overrides"]
+                                                              if not o.startswith(("general.", "task."))),
+                           ", ".join(f"{k}: {v[0]:.4f} / {v[1]:+.2%}" for k, v in t["rungs"].items())]
+                          for t in section["pruned"]], ["trial", "pruned at step", "overrides",
+                                                        "rung metric / ability change"]))
     if section.get("importances"):
         out.append(table([[k, f"{v:.3f}"] for k, v in section["importances"].items()], ["parameter", "importance"]))
     ch, test = section.get("chosen"), section.get("test")

@@ -94,12 +94,13 @@ def ensure_base_eval(parent: Run, cfg: Config, session, eval_split: str, general
 
 def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides: list[str], session, *,
                train_examples: int | None = None, eval_split: str = "test", general: bool | None = None,
-               with_base: bool = True, heldout: bool = True) -> SubRun:
+               with_base: bool = True, heldout: bool = True, stop_at_step: int | None = None) -> SubRun:
     """Train and evaluate the child ``PARENT/<kind>/<name>`` of ``parent`` with ``overrides`` (see module doc).
 
     ``general=False`` leaves the general suite out; ``with_base=False`` skips the base evaluation (a study
     that only compares children with each other, like the learning curve); ``heldout=False`` skips the
-    validation loss."""
+    validation loss. ``stop_at_step`` trains only that far (a tuning rung) and evaluates; the same call
+    without it later resumes from that checkpoint to the end."""
     from tunewright.data.split import read_split
     from tunewright.evaluation.evaluate import evaluate_model
     from tunewright.models import load_adapter_model, load_model
@@ -113,7 +114,8 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
     want = want_of(parent, overrides, train_examples, eval_split, general) | {"base": with_base, "heldout": heldout}
     sub = Run(parent.path / kind / name)
     old = read_json(sub.manifest_path) if sub.manifest_path.exists() else None
-    if old and old.get("want") == want and old.get("status") == "done":
+    if old and old.get("want") == want and (old.get("status") == "done" or (
+            stop_at_step is not None and old.get("status") == f"rung:{stop_at_step}")):
         return SubRun(sub, cfg, tuple(overrides), reused=True)
     resume = bool(old and old.get("want") == want and (sub.path / "checkpoints").is_dir())
     if not resume:
@@ -136,7 +138,7 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
         train = train[:train_examples]
     with sub.stage("train"):
         model = load_model(session.model_ref(), cfg.model)
-        result = train_model(cfg, sub, train, model, session.tok(), resume=resume)
+        result = train_model(cfg, sub, train, model, session.tok(), resume=resume, stop_at_step=stop_at_step)
         write_json(sub.path / "train_result.json", result.to_json())
         del model
     with sub.stage("eval_tuned"):
@@ -144,5 +146,6 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
         validation = read_split(parent, "validation") if eval_split == "test" and heldout else []
         evaluate_model(cfg, sub, "tuned", tuned, session.tok(), read_split(parent, eval_split), validation)
         del tuned
-    sub.update_manifest(status="done")
+    stopped = stop_at_step is not None and result.steps < cfg.training.max_steps
+    sub.update_manifest(status=f"rung:{result.steps}" if stopped else "done")
     return SubRun(sub, cfg, tuple(overrides), reused=False)

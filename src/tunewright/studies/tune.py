@@ -44,6 +44,7 @@ class TrialRecord:
     gate: str
     path: str
     seed_metrics: list[float] = field(default_factory=list)
+    rungs: dict[str, list[float]] = field(default_factory=dict)  # "rung_<step>" -> [metric, ability change]
 
     @property
     def feasible(self) -> bool:
@@ -121,6 +122,34 @@ def gpu_usd(cfg: Config, train_result: dict) -> float:
     return hours * (gpu.price_low + gpu.price_high) / 2
 
 
+def pareto_layers(points: dict[int, tuple[float, float]]) -> list[list[int]]:
+    """Non-dominated sorting of (metric, ability change), both higher-is-better: layer 0 is the Pareto front."""
+    left, layers = dict(points), []
+    while left:
+        front = [k for k, (m, a) in left.items()
+                 if not any(m2 >= m and a2 >= a and (m2 > m or a2 > a) for k2, (m2, a2) in left.items() if k2 != k)]
+        layers.append(sorted(front))
+        for k in front:
+            del left[k]
+    return layers
+
+
+def keep_at_rung(points: dict[int, tuple[float, float]], me: int, keep_fraction: float, min_peers: int) -> bool:
+    """Successive halving on the Pareto front: keep ``me`` when it lies in the best Pareto layers that together
+    hold ``keep_fraction`` of the trials scored at this rung (a layer that crosses the quota is kept whole).
+    With fewer than ``min_peers`` scored, everyone goes on: there is nothing to compare with yet."""
+    if len(points) < min_peers:
+        return True
+    quota, kept = math.ceil(keep_fraction * len(points)), 0
+    for layer in pareto_layers(points):
+        if me in layer:
+            return True
+        kept += len(layer)
+        if kept >= quota:
+            return False
+    return False
+
+
 def choose(records: list[TrialRecord]) -> TrialRecord | None:
     """Best (seed-mean) validation metric among trials that pass the gate; ties to the cheaper."""
     ok = [r for r in records if r.feasible and not math.isnan(r.metric)]
@@ -180,12 +209,29 @@ def tune(cfg: Config, run: Run, session, progress: bool = True) -> dict:
     study = optuna.create_study(study_name=f"tune-{run.id}", storage=_storage(run, cfg), sampler=_sampler(cfg),
                                 directions=DIRECTIONS, load_if_exists=True)
     t0 = time.perf_counter()
-    done = [tr for tr in study.trials if tr.state == optuna.trial.TrialState.COMPLETE]
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = [tr for tr in study.trials if tr.state in finished]
     bar = tqdm(total=t.trials, initial=len(done), desc="tune: trials", unit="trial", disable=not progress)
+
+    rung_steps = sorted({max(1, round(cfg.training.max_steps * f)) for f in t.rungs if 0 < f < 1}) \
+        if cfg.training.max_steps > 0 else []  # epochs-based budgets are not pruned (no step count to cut at)
 
     def objective(trial):
         overrides = [*shared, *suggest(trial, t.space)]
-        sub = run_subrun(run, cfg, "tuning", f"trial-{trial.number:03d}", overrides, session, eval_split="validation")
+        name = f"trial-{trial.number:03d}"
+        for step in rung_steps:  # successive halving: score at each rung, stop if dominated by most peers there
+            sub = run_subrun(run, cfg, "tuning", name, overrides, session, eval_split="validation", stop_at_step=step)
+            r = score_subrun(sub)
+            key = f"rung_{step}"
+            trial.set_user_attr(key, [r["metric"], r["ability_change"]])
+            peers = {tr.number: tuple(tr.user_attrs[key]) for tr in trial.study.get_trials(deepcopy=False)
+                     if key in tr.user_attrs and tr.number != trial.number}
+            peers[trial.number] = (r["metric"], r["ability_change"])
+            if not keep_at_rung(peers, trial.number, t.keep_fraction, t.min_peers):
+                trial.set_user_attr("overrides", overrides)
+                trial.set_user_attr("pruned_at", step)
+                raise optuna.TrialPruned(f"dominated at step {step} by most of {len(peers)} trials")
+        sub = run_subrun(run, cfg, "tuning", name, overrides, session, eval_split="validation")
         s = score_subrun(sub)
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("path", str(sub.run.path))
@@ -197,6 +243,8 @@ def tune(cfg: Config, run: Run, session, progress: bool = True) -> dict:
 
     def budget(study_, trial_):
         bar.update(1)
+        if trial_.state == optuna.trial.TrialState.PRUNED:
+            bar.write(f"trial {trial_.number} pruned at step {trial_.user_attrs.get('pruned_at')}")
         recs = records(study_)
         best = choose(recs)
         elapsed = time.perf_counter() - t0
@@ -225,6 +273,11 @@ def tune(cfg: Config, run: Run, session, progress: bool = True) -> dict:
               "choice_rule": f"best seed-mean validation metric among trials that pass the forgetting gate, ties "
                              f"(within {TIE}) to the cheaper; top {t.rerun_top} re-run with seeds {t.rerun_seeds}",
               "trials": [asdict(r) | {"feasible": r.feasible, "mean_metric": r.mean_metric} for r in recs],
+              "pruned": [{"number": tr.number, "at_step": tr.user_attrs.get("pruned_at"),
+                          "overrides": tr.user_attrs.get("overrides", []),
+                          "rungs": {k: v for k, v in tr.user_attrs.items() if k.startswith("rung_")}}
+                         for tr in study.trials if tr.state == optuna.trial.TrialState.PRUNED],
+              "rungs": rung_steps,
               "pareto_front": pareto_front(recs), "chosen": None, "importances": importances(study)}
     if chosen is not None:
         result["chosen"] = {"trial": chosen.number, "overrides": [o for o in chosen.overrides if o not in shared]}
@@ -244,7 +297,8 @@ def records(study) -> list[TrialRecord]:
         metric, change, seconds = tr.values
         out.append(TrialRecord(tr.number, tr.user_attrs["overrides"], metric, change, seconds,
                                tr.user_attrs.get("usd", float("nan")), tr.user_attrs.get("gate", "pass"),
-                               tr.user_attrs.get("path", "")))
+                               tr.user_attrs.get("path", ""),
+                               rungs={k: v for k, v in tr.user_attrs.items() if k.startswith("rung_")}))
     return out
 
 

@@ -194,11 +194,32 @@ def _all_reduce(values: list[int]) -> list[int]:
     return values
 
 
-def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, resume: bool = False) -> TrainResult:
+def _rung_callback(stop_at_step: int | None):
+    """Stop with a checkpoint once ``stop_at_step`` optimizer steps are done (None: no rung)."""
+    if stop_at_step is None:
+        return None
+    from transformers import TrainerCallback
+
+    class StopAtRung(TrainerCallback):
+        stopped = False
+
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step >= stop_at_step and state.global_step < state.max_steps:
+                control.should_save = True
+                control.should_training_stop = True
+                self.stopped = True
+
+    return StopAtRung()
+
+
+def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, resume: bool = False,
+                stop_at_step: int | None = None) -> TrainResult:
     """Fine-tune ``model`` on ``train`` and save the adapter (or the full weights) into ``run.model_dir``.
 
     ``resume`` continues from the run's latest complete checkpoint. Raises :class:`TrainingStopped` when a
     signal or a non-finite loss ends training early; the checkpoint it names is where --resume continues.
+    ``stop_at_step`` stops at that optimizer step with a checkpoint and the model saved, on the schedule of
+    the whole run (a tuning rung: ``resume`` later continues to ``training.max_steps`` as if never stopped).
     """
     from datasets import Dataset
     from transformers import TrainingArguments, set_seed
@@ -260,10 +281,11 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
     curve: list[dict] = []
     reason = {"reason": "periodic"}
     stopper = signal_callback(reason)
+    rung = _rung_callback(stop_at_step)
     trainer = _trainer_class()(
         model=peft_model, args=args, train_dataset=ds, data_collator=collator, penalties=penalties, counter=counter,
         callbacks=[_loss_logger(run, curve, penalties), checkpoint_callback(counter, reason), finite_gradients_callback(),
-                   stopper],
+                   stopper, *([rung] if rung else [])],
     )
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -296,7 +318,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
         tokenizer.save_pretrained(str(tmp))
         shutil.rmtree(run.model_dir, ignore_errors=True)
         tmp.rename(run.model_dir)
-        if not tc.keep_checkpoints:
+        if not tc.keep_checkpoints and not (rung and rung.stopped):  # a rung's checkpoint is where it resumes
             shutil.rmtree(ckpt_dir, ignore_errors=True)
 
     return TrainResult(
