@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tunewright.config import Config, config_to_dict
 from tunewright.data.audit import AuditResult, audit_data
-from tunewright.data.split import SplitResult, split_examples, write_split
+from tunewright.data.split import SplitResult, read_split, split_examples, write_split
 from tunewright.data.dedup import params_from_config
 from tunewright.models import ResolvedModel, load_adapter_model, load_model, load_tokenizer, resolve_model
 from tunewright.project import Run, create_run, file_sha256, register_run, write_json
@@ -102,6 +102,10 @@ def data_gate_message(summary: dict, data_dir: Path) -> str:
 
 
 def stage_split(cfg: Config, run: Run) -> SplitResult:
+    """Split the audited (or curated) examples into train/validation/test files in the run's data/.
+
+    The user's test files, when given, are the test split; near-duplicate clusters never straddle two splits
+    (data/split.py)."""
     with run.stage("split"):
         curated = run.data_dir / "curated.jsonl"  # written by 'tunewright data curate'
         clean = read_examples(curated if curated.exists() else run.data_dir / "clean.jsonl")
@@ -117,14 +121,9 @@ def stage_split(cfg: Config, run: Run) -> SplitResult:
     return result
 
 
-def _load_split(run: Run, name: str):
-    path = run.data_dir / f"{name}.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; run 'tunewright split' for this run first")
-    return read_examples(path)
-
-
 def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None) -> dict:
+    """Evaluate the base model or the trained adapter (``which`` = 'base' or 'tuned') on the run's test and
+    validation splits and the general suite; writes eval/<which>/ and returns its metrics.json."""
     from tunewright.evaluation.evaluate import evaluate_model
 
     session = session or Session(cfg)
@@ -133,12 +132,14 @@ def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None
     with run.stage(f"eval_{which}"):
         ref, tok = session.model_ref(), session.tok()
         model = load_model(ref, cfg.model) if which == "base" else load_adapter_model(ref, cfg.model, run.model_dir)
-        metrics = evaluate_model(cfg, run, which, model, tok, _load_split(run, "test"), _load_split(run, "validation"))
+        metrics = evaluate_model(cfg, run, which, model, tok, read_split(run, "test"), read_split(run, "validation"))
         del model
     return metrics
 
 
 def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: bool = False):
+    """Train the configured method on the run's train split; writes model/ and train_result.json and returns
+    the TrainResult. ``resume`` continues from the run's last checkpoint."""
     from tunewright.training.methods import check_method_available, quantization_config
     from tunewright.training.trainer import train_model
 
@@ -147,7 +148,7 @@ def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: b
     with run.stage("train"):
         model = load_model(session.model_ref(), cfg.model,
                            quantization_config=quantization_config(cfg.training.method))
-        result = train_model(cfg, run, _load_split(run, "train"), model, session.tok(), resume=resume)
+        result = train_model(cfg, run, read_split(run, "train"), model, session.tok(), resume=resume)
         write_json(run.path / "train_result.json", result.to_json())
         run.update_manifest(training={k: v for k, v in result.to_json().items() if k != "loss_curve"})
         run.record_artifact("train", run.model_dir, run.path / "train_result.json")
@@ -186,7 +187,7 @@ def stage_export_harness(cfg: Config, run: Run, out_dir: Path, session: Session 
     from tunewright.evaluation.harness import export_harness
 
     session = session or Session(cfg)
-    return export_harness(cfg, session.tok(), _load_split(run, "test"), out_dir)
+    return export_harness(cfg, session.tok(), read_split(run, "test"), out_dir)
 
 
 def stage_harness(cfg: Config, run: Run, tasks: list[str], include_path: Path | None, limit: int | None,

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from tunewright.config import Config
+from tunewright.data.split import read_split
 from tunewright.evaluation.stats import STATISTICS
 from tunewright.evaluation.tasks import make_task
 from tunewright.project import Run, read_json, write_json
@@ -90,10 +91,9 @@ def learning_curve(cfg: Config, run: Run, session, fractions=FRACTIONS) -> dict:
     """Train and evaluate at each share of the training split; write learning_curve.json into the run."""
     from tunewright.evaluation.evaluate import evaluate_model, read_predictions
     from tunewright.models import load_adapter_model, load_model
-    from tunewright.pipeline import _load_split
     from tunewright.training.trainer import train_model
 
-    train, test = _load_split(run, "train"), _load_split(run, "test")
+    train, test = read_split(run, "train"), read_split(run, "test")
     task = make_task(cfg.task)
     sizes, mats, points = [], [], []
     for frac in fractions:

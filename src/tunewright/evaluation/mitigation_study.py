@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 
 from tunewright.config import Config
+from tunewright.data.split import read_split
 from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparison
 from tunewright.evaluation.tasks import make_task
 from tunewright.project import Run, read_json, write_json
@@ -46,7 +47,6 @@ def compare_mitigations(cfg: Config, run: Run, session) -> dict:
     from tunewright.config import apply_overrides
     from tunewright.evaluation.evaluate import evaluate_model
     from tunewright.models import load_adapter_model, load_model
-    from tunewright.pipeline import _load_split
     from tunewright.training.trainer import train_model
 
     if not (run.eval_dir / "base").is_dir() or not (run.eval_dir / "tuned").is_dir():
@@ -54,7 +54,7 @@ def compare_mitigations(cfg: Config, run: Run, session) -> dict:
     if cfg.training.replay_fraction > 0 or cfg.training.ewc_lambda > 0 or cfg.training.l2sp_lambda > 0:
         raise ValueError("compare-mitigation compares against the run as trained, which must use no mitigation "
                          "(training.replay_fraction, ewc_lambda and l2sp_lambda all 0)")
-    train, test, validation = _load_split(run, "train"), _load_split(run, "test"), _load_split(run, "validation")
+    train, test, validation = read_split(run, "train"), read_split(run, "test"), read_split(run, "validation")
     results = {"none": _summary(cfg, run.path, read_json(run.path / "train_result.json"))}
     for name, overrides in arms(cfg).items():
         sub_cfg = Config.model_validate({**apply_overrides(cfg.model_dump(), overrides)})
