@@ -12,11 +12,11 @@ from tunewright.evaluation.forgetting import forgetting_verdict, general_compari
 from tunewright.evaluation.stats import relative
 from tunewright.evaluation.tasks import make_task
 from tunewright.jsonl import read_jsonl
-from tunewright.labeling.report import labeling_html, labeling_section
-from tunewright.cost.render import cost_html
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 from tunewright.reporting.audit_section import build_audit_section, render_audit_html
+from tunewright.reporting.cost_section import cost_html, report_cost_section
+from tunewright.reporting.labeling_section import labeling_html, labeling_section
 
 
 def build_report(run: Run, art: EvalArtifacts | None = None) -> dict:
@@ -95,8 +95,6 @@ def build_report(run: Run, art: EvalArtifacts | None = None) -> dict:
 
 
 def _cost(cfg, manifest: dict) -> dict:
-    from tunewright.cost.render import report_cost_section
-
     cfg.base_dir = Path(manifest.get("config_dir", Path.cwd()))  # relative paths as the run saw them
     return report_cost_section(cfg)
 
