@@ -148,7 +148,19 @@ class Run:
         self.update_manifest(status=f"done:{name}")
 
     def log_metric(self, row: dict[str, Any]) -> None:
-        """Append one line to metrics.jsonl (append of a full line; readers skip a torn last line)."""
+        """Append one line to metrics.jsonl (append of a full line; readers skip a torn last line).
+
+        A torn tail left by a killed process is cut off first, so that a resumed run's lines never follow
+        a broken one."""
+        if self.metrics_path.exists():
+            with open(self.metrics_path, "r+b") as f:
+                end = f.seek(0, os.SEEK_END)
+                f.seek(max(0, end - 65536))  # a metrics row is far shorter than 64 KiB
+                tail = f.read()
+                if tail and not tail.endswith(b"\n"):
+                    cut = tail.rfind(b"\n")
+                    if cut >= 0 or end <= 65536:
+                        f.truncate(end - len(tail) + cut + 1)
         with open(self.metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 

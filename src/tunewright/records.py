@@ -25,6 +25,13 @@ MAX_RECORD_BYTES = 10 * 2**20
 
 @dataclass
 class Example:
+    """One training or evaluation example: the record every data stage reads and yields.
+
+    Exactly one content shape is set: ``messages`` (a chat ending in the assistant's answer), ``prompt`` with
+    ``completion``, or ``text`` with ``label``. ``meta`` carries what a stage adds (choices, review, labels);
+    ``source`` is the ``file:line`` it came from; ``id`` is the hash of the content (:meth:`content`), so it
+    is stable across runs and is the key that pairs an example's rows (base vs tuned predictions, splits)."""
+
     messages: list[dict[str, str]] | None = None
     prompt: str | None = None
     completion: str | None = None

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from review_helpers import ROOT, hidden_fields
 from tunewright.cli import app
 from tunewright.config import load_config
-from tunewright.labeling.report import labeling_html, labeling_section
+from tunewright.reporting.labeling_section import labeling_html, labeling_section
 from tunewright.project import Run
 from tunewright.records import read_examples
 from tunewright.reporting.report import _table

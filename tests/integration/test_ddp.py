@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # two accelerate-launched training processes and a one-process baseline
+
 SCRIPT = Path(__file__).resolve().parents[1] / "tiny_train.py"
 COMMON = ["training.method=full", "training.learning_rate=0.003", "training.lora_dropout=0"]
 

@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_train import tiny_llama, train_tiny  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real Trainer runs, some killed and resumed in subprocesses: minutes on CPU
+
 SCRIPT = Path(__file__).resolve().parents[1] / "tiny_train.py"
 LONG = ["training.max_steps=12", "training.save_steps=3"]
 

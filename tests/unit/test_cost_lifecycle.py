@@ -9,7 +9,7 @@ from tunewright.cost.estimate import estimate_cost, estimate_scenarios
 from tunewright.cost.hardware import load_hardware
 from tunewright.cost.lifecycle import labeling_cost
 from tunewright.cost.pricing import HOURS_PER_MONTH, Span, serving_cost
-from tunewright.cost.render import cost_html
+from tunewright.reporting.cost_section import cost_html
 from tunewright.cost.settings import CostSection, Range
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def test_report_section_is_escaped_and_has_both_plots(tmp_path):
     assert "<script>" not in parts and "&lt;script&gt;" in parts
     assert parts.count("data:image/png;base64,") == 2 and "prices as of" in parts
     f.write_text("cost:\n  model: no/such/folder\n  dataset_tokens: 100\n")
-    from tunewright.cost.render import report_cost_section
+    from tunewright.reporting.cost_section import report_cost_section
 
     assert "no/such/folder" in report_cost_section(load_config(f))["error"]
     assert cost_html({"error": "no <model>"}) == ["<h2>Cost</h2>", "<p class='warn'>Cost estimate unavailable: "

@@ -42,3 +42,21 @@ def test_given_test_set_only_carves_validation():
     test = [Example(prompt="held out", completion="x")]
     r = split_examples(ex, SplitSection(seed=1, validation_fraction=0.1), test=test)
     assert r.test == test and len(r.train) + len(r.validation) == len(ex)
+
+
+def test_read_split_reads_what_write_split_wrote(tmp_path):
+    import pytest
+
+    from tunewright.data.split import read_split, write_split
+    from tunewright.project import Run
+
+    run = Run(tmp_path / "run")
+    result = split_examples(make(40), SplitSection(seed=3))
+    write_split(result, run.data_dir)
+    for name in ("train", "validation", "test"):
+        assert [e.id for e in read_split(run, name)] == [e.id for e in getattr(result, name)]
+    with pytest.raises(ValueError, match="split must be one of"):
+        read_split(run, "dev")
+    (run.data_dir / "test.jsonl").unlink()
+    with pytest.raises(FileNotFoundError, match="test.jsonl: missing; run 'tunewright split'"):
+        read_split(run, "test")

@@ -110,3 +110,25 @@ def test_precision_recall_statistics_match_prf(seed):
     assert float(micro_precision_stat(items)) == pytest.approx(ref["precision"])
     assert float(micro_recall_stat(items)) == pytest.approx(ref["recall"])
     assert float(micro_precision_stat(np.zeros((3, 3)))) == 1.0  # nothing predicted, nothing to find
+
+
+def test_paired_intervals_bootstrap_once_and_match_the_separate_intervals():
+    from tunewright.evaluation.stats import micro_f1_stat, paired_intervals
+
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 4, size=(60, 3)).astype(float)
+    tuned = base + rng.integers(0, 2, size=(60, 3))
+    calls = []
+
+    def counted(x):
+        calls.append(x.shape)
+        return micro_f1_stat(x)
+
+    p = paired_intervals(base, tuned, counted, n_boot=300, seed=2)
+    assert sorted(calls) == sorted([(60, 3), (60, 3), (300, 60, 3), (300, 60, 3)])  # one resample per side
+    assert p.base == bootstrap_ci(base, micro_f1_stat, n_boot=300, seed=2)
+    assert p.tuned == bootstrap_ci(tuned, micro_f1_stat, n_boot=300, seed=2)
+    idx = np.random.default_rng(2).integers(0, 60, size=(300, 60))  # the resamples, written out
+    diffs = micro_f1_stat(tuned[idx]) - micro_f1_stat(base[idx])
+    assert (p.change.low, p.change.high) == (float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975)))
+    assert p.rel_change.value == pytest.approx(p.change.value / micro_f1_stat(base))

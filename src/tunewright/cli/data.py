@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tunewright.cli import render
+import tunewright.cli.render as render
 from tunewright.cli.common import (ConfigOpt, RunOpt, RunsDirOpt, SeedOpt, SetOpt, WorkersOpt, command, fail, load,
                                    out, overrides)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tunewright.cli import render
+import tunewright.cli.render as render
 from tunewright.cli.common import ConfigOpt, SetOpt, command, fail, handled, load, out, overrides
 
 app = typer.Typer(help="Task metric on the test split, held-out loss and the general suite (base and tuned), "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tunewright.cli import render
+import tunewright.cli.render as render
 from tunewright.cli.common import ConfigOpt, RunsDirOpt, SeedOpt, SetOpt, StepsOpt, WorkersOpt, command, out, overrides
 
 app = typer.Typer()

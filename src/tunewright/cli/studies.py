@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tunewright.cli import render
+import tunewright.cli.render as render
 from tunewright.cli.common import ConfigOpt, SetOpt, command, load, overrides
 
 app = typer.Typer()

@@ -204,12 +204,6 @@ def register_check(name: str, *, default: bool = False, order: float | None = No
     return deco
 
 
-def duplicate_key(ex: Example, system_prompt: str | None) -> str:
-    """Identity of the example as it will be trained: the chat after the system prompt is applied, each turn
-    normalized (NFKC, whitespace, case), so copies that differ only in spacing or Unicode form are caught."""
-    return normalized_example_key(ex, system_prompt)
-
-
 @register_check("schema", default=True, order=0)
 class SchemaCheck(Check):
     """Chat structure: optional system first, then user/assistant alternating, ending with assistant; no empty turn."""
@@ -242,7 +236,9 @@ class ExactDuplicateCheck(BatchCheck):
         self.keys = Int64Parts()
 
     def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
-        self.keys.add([key64(duplicate_key(ex, ctx.system_prompt)) for ex in batch])
+        # identity of the example as it will be trained: the chat after the system prompt is applied, each turn
+        # normalized (NFKC, whitespace, case), so copies that differ only in spacing or Unicode form are caught
+        self.keys.add([key64(normalized_example_key(ex, ctx.system_prompt)) for ex in batch])
         return []
 
     def finish(self, ctx: CheckContext) -> list[Verdict]:

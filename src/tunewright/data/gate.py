@@ -21,11 +21,11 @@ def _share(reasons: dict[str, int], pattern: str, total: int) -> tuple[int, floa
 def evaluate_gate(summary: dict, audit_cfg) -> dict:
     """{'verdict': pass|warn|fail, 'passed': bool, 'failures': [...], 'warnings': [...]} for an audit summary.
 
-    Reasons are counted per example (``reason_examples``), not per verdict, so one example with three
-    PII e-mails counts once.
+    The audit counts ``summary['reasons']`` per example, not per verdict (data/audit.py), so one example with
+    three PII e-mails counts once.
     """
     total = summary["input_records"]
-    reasons = summary.get("reason_examples", summary["reasons"])
+    reasons = summary["reasons"]
     failures, warnings = [], []
     used_fraction = summary["used"] / total if total else 0.0
     if used_fraction < audit_cfg.min_usable_fraction or summary["used"] == 0:

@@ -14,7 +14,6 @@ The counts go to audit.json under ``leakage`` for the gate.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ from tunewright.data.checks import BatchCheck, CheckContext, Verdict, register_c
 from tunewright.data.dedup import NearDupParams, ReferenceIndex, params_from_config
 from tunewright.data.minhash import Shingler, words
 from tunewright.data.keys import normalize_text, normalized_answer, normalized_input
+from tunewright.jsonl import iter_jsonl
 from tunewright.records import Example
 
 
@@ -35,12 +35,8 @@ class EvalText:
 
 
 def _jsonl_lines(path: str, limit: int):
-    with open(resolve_path(path), encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if n > limit:
-                break
-            if line.strip():
-                yield n, json.loads(line)
+    """(line, value) of the first ``limit`` lines, as the general suite reads them."""
+    yield from iter_jsonl(resolve_path(path), max_lines=limit)
 
 
 def general_eval_texts(cfg) -> list[EvalText]:

@@ -16,7 +16,9 @@ from pathlib import Path
 from tunewright.config import SplitSection
 from tunewright.data.dedup import NearDupParams, cluster_inputs
 from tunewright.data.keys import normalized_input_key
-from tunewright.records import Example, write_jsonl
+from tunewright.project import Run
+from tunewright.records import Example, read_examples, write_jsonl
+from tunewright.errors import InputError, MissingArtifact
 
 
 @dataclass
@@ -72,17 +74,19 @@ def split_examples(
 
 def write_split(result: SplitResult, out_dir: Path) -> dict[str, Path]:
     paths = {}
-    for name in ("train", "validation", "test"):
+    for name in SPLIT_NAMES:
         paths[name] = Path(out_dir) / f"{name}.jsonl"
         write_jsonl(paths[name], getattr(result, name))
     return paths
 
 
-def read_split(run, name: str) -> list[Example]:
-    """The ``name`` split (train, validation or test) of a run, as written by ``tunewright split``."""
-    from tunewright.errors import MissingArtifact
-    from tunewright.records import read_examples
+SPLIT_NAMES = ("train", "validation", "test")
 
+
+def read_split(run: Run, name: str) -> list[Example]:
+    """The ``name`` split ('train', 'validation' or 'test') that :func:`write_split` wrote into the run."""
+    if name not in SPLIT_NAMES:
+        raise InputError(f"split must be one of {SPLIT_NAMES}, got {name!r}")
     path = run.data_dir / f"{name}.jsonl"
     if not path.exists():
         raise MissingArtifact(f"{path}: missing; run 'tunewright split' for this run first")

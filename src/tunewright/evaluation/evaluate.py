@@ -6,7 +6,6 @@ generation work; the metrics are then computed from the saved file, the same way
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from tunewright.evaluation.generate import generate
 from tunewright.evaluation.loss import sum_nll
 from tunewright.evaluation.suites import run_general_suite
 from tunewright.evaluation.tasks import make_task
+from tunewright.jsonl import read_jsonl
 from tunewright.project import Run, read_json, write_json
 from tunewright.records import Example, write_jsonl
 from tunewright.training.formats import encode_examples, prompt_ids
@@ -40,13 +40,18 @@ def parse_golds(task, examples: list[Example]) -> list:
 
 
 def read_predictions(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The rows of a predictions.jsonl (written atomically, so a bad line anywhere is an error)."""
+    return read_jsonl(path)
 
 
 def score_predictions(cfg: Config, predictions_path: Path) -> dict:
-    """Recompute the task metric from a saved predictions file (the report's numbers come from here)."""
+    """Recompute the task metric from a saved predictions file."""
+    return score_rows(cfg, read_predictions(predictions_path))
+
+
+def score_rows(cfg: Config, rows: list[dict]) -> dict:
+    """The task metric of saved prediction rows (the report's numbers come from here)."""
     task = make_task(cfg.task)
-    rows = read_predictions(predictions_path)
     m = task.score(rows)
     return {"metric": task.metric, "value": m[task.metric], **m, "n": len(rows),
             "unparseable": sum(not r["parse_ok"] for r in rows)}

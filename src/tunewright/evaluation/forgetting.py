@@ -7,72 +7,57 @@ change; the gate reads it and each task's paired interval.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from tunewright.config import Config, ForgettingGate
-from tunewright.evaluation.evaluate import read_predictions
-from tunewright.evaluation.stats import STATISTICS, bootstrap_ci, mcnemar, paired_bootstrap_diff
+from tunewright.evaluation.artifacts import EvalArtifacts, PairedRows
+from tunewright.evaluation.stats import STATISTICS, mcnemar, paired_intervals
 from tunewright.evaluation.suites import item_statistic
 from tunewright.evaluation.tasks import make_task
 
 
-def paired_items(base_path: Path, tuned_path: Path, vector) -> tuple[np.ndarray, np.ndarray, list[dict], list[dict]]:
-    b, t = read_predictions(base_path), read_predictions(tuned_path)
-    if [r.get("source") for r in b] != [r.get("source") for r in t]:
-        raise ValueError(f"{base_path} and {tuned_path} do not hold the same items in the same order")
-    return np.array([vector(r) for r in b], float), np.array([vector(r) for r in t], float), b, t
-
-
-def compare(base_path: Path, tuned_path: Path, stat_name: str, vector, cfg: Config, higher_is_better: bool) -> dict:
-    """Base and tuned values with intervals, and the paired change (absolute and relative) with intervals."""
+def compare(pairs: PairedRows, stat_name: str, vector, cfg: Config, higher_is_better: bool) -> dict:
+    """Base and tuned values with intervals, and the paired change (absolute and relative) with intervals,
+    on the items both sides hold (``pairs``, joined by id); items on one side only are counted in ``unpaired``."""
     s = cfg.stats
-    stat = STATISTICS[stat_name]
-    kw = dict(n_boot=s.bootstrap_samples, level=s.confidence, seed=s.seed)
-    b, t, brows, trows = paired_items(base_path, tuned_path, vector)
-    out = {
-        "base_ci": bootstrap_ci(b, stat, **kw).to_json(),
-        "tuned_ci": bootstrap_ci(t, stat, **kw).to_json(),
-        "change_ci": paired_bootstrap_diff(b, t, stat, **kw).to_json(),
-        "n": len(b),
-    }
-    rel = paired_bootstrap_diff(b, t, stat, relative=True, **kw)
-    out["rel_change_ci"] = rel.to_json() if rel else None
+    b = np.array([vector(r) for r in pairs.base], float)
+    t = np.array([vector(r) for r in pairs.tuned], float)
+    p = paired_intervals(b, t, STATISTICS[stat_name], n_boot=s.bootstrap_samples, level=s.confidence, seed=s.seed)
+    out = {"base_ci": p.base.to_json(), "tuned_ci": p.tuned.to_json(), "change_ci": p.change.to_json(), "n": len(b)}
+    out["rel_change_ci"] = p.rel_change.to_json() if p.rel_change else None
     out["significant"] = bool(out["change_ci"]["low"] > 0 or out["change_ci"]["high"] < 0)
     out["ability_change"] = None
-    if rel is not None:
+    if p.rel_change is not None:
         sign = 1.0 if higher_is_better else -1.0
-        lo, hi = sorted((sign * rel.low, sign * rel.high))
-        out["ability_change"] = {"value": sign * rel.value, "low": lo, "high": hi}
+        lo, hi = sorted((sign * p.rel_change.low, sign * p.rel_change.high))
+        out["ability_change"] = {"value": sign * p.rel_change.value, "low": lo, "high": hi}
     if stat_name == "mean" and set(np.unique(b)) <= {0.0, 1.0} and set(np.unique(t)) <= {0.0, 1.0}:
         out["mcnemar"] = mcnemar(b[:, 0], t[:, 0])
+    if pairs.unpaired():
+        out["unpaired"] = pairs.unpaired()
     return out
 
 
-def task_comparison(run_path: Path, cfg: Config) -> dict:
+def task_comparisons(art: EvalArtifacts, cfg: Config) -> tuple[dict, dict[str, dict]]:
+    """(headline comparison, every task number's comparison): precision, recall, lenient F1, accuracy... each
+    with intervals and its paired change.
+
+    The headline metric is one of the detail numbers, so each statistic is bootstrapped once."""
     task = make_task(cfg.task)
-    e = run_path / "eval"
-    return compare(e / "base" / "predictions.jsonl", e / "tuned" / "predictions.jsonl", task.statistic,
-                   task.item_vector, cfg, higher_is_better=True)
+    pairs = art.task_pairs()
+    stats = task.detail_statistics()
+    details = {k: compare(pairs, stat, vector, cfg, higher_is_better=True) for k, (stat, vector) in stats.items()}
+    headline = details.get(task.metric)
+    if stats.get(task.metric, ("",))[0] != task.statistic:  # a task whose details leave out its headline
+        headline = compare(pairs, task.statistic, task.item_vector, cfg, higher_is_better=True)
+    return headline, details
 
 
-def task_detail_comparisons(run_path: Path, cfg: Config) -> dict:
-    """Every task number (precision, recall, lenient F1, accuracy...) with intervals and its paired change."""
-    task = make_task(cfg.task)
-    e = run_path / "eval"
-    return {k: compare(e / "base" / "predictions.jsonl", e / "tuned" / "predictions.jsonl", stat, vector, cfg,
-                       higher_is_better=True)
-            for k, (stat, vector) in task.detail_statistics().items()}
-
-
-def general_comparison(run_path: Path, cfg: Config, names: list[str], higher: dict[str, bool]) -> dict:
-    e = run_path / "eval"
+def general_comparison(art: EvalArtifacts, cfg: Config, names: list[str], higher: dict[str, bool]) -> dict:
     out = {}
     for name in names:
         stat_name, vector = item_statistic(name, cfg.general)
-        out[name] = compare(e / "base" / f"general_{name}.jsonl", e / "tuned" / f"general_{name}.jsonl", stat_name,
-                            vector, cfg, higher[name])
+        out[name] = compare(art.general_pairs(name), stat_name, vector, cfg, higher[name])
     return out
 
 

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from tunewright.config import Config
+from tunewright.data.split import read_split
 from tunewright.evaluation.stats import STATISTICS
 from tunewright.evaluation.tasks import make_task
 from tunewright.project import Run, write_json
@@ -89,7 +90,6 @@ def fit_and_predict(sizes: list[int], item_matrices: list[np.ndarray], statistic
 def learning_curve(cfg: Config, run: Run, session, fractions=FRACTIONS) -> dict:
     """Train and evaluate at each share of the training split, each a sub-run (studies/subrun.py) of the run;
     write learning_curve.json into the run."""
-    from tunewright.data.split import read_split
     from tunewright.evaluation.evaluate import read_predictions
     from tunewright.studies.subrun import run_subrun
 

@@ -10,7 +10,8 @@ when the command is run again. Writes ``RUN/mitigation.json``; the report shows 
 from __future__ import annotations
 
 from tunewright.config import Config
-from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparison
+from tunewright.evaluation.artifacts import EvalArtifacts
+from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparisons
 from tunewright.evaluation.tasks import make_task
 from tunewright.project import Run, read_json, write_json
 from tunewright.errors import InputError, MissingArtifact
@@ -26,11 +27,11 @@ def arms(cfg: Config) -> dict[str, list[str]]:
 
 
 def _summary(cfg: Config, path, train_result: dict) -> dict:
-    task = task_comparison(path, cfg)
-    general_names = sorted(p.stem[len("general_"):] for p in (path / "eval" / "tuned").glob("general_*.jsonl"))
-    higher = {n: read_json(path / "eval" / "tuned" / "metrics.json")["general"][n]["higher_is_better"]
-              for n in general_names}
-    general = general_comparison(path, cfg, general_names, higher)
+    art = EvalArtifacts.load(path / "eval")
+    task, _ = task_comparisons(art, cfg)
+    general_names = sorted(art.general["tuned"])
+    higher = {n: art.metrics["tuned"]["general"][n]["higher_is_better"] for n in general_names}
+    general = general_comparison(art, cfg, general_names, higher)
     return {
         "task": {"metric": make_task(cfg.task).metric, **task},
         "general": {n: {"ability_change": c["ability_change"], "tuned_ci": c["tuned_ci"], "base_ci": c["base_ci"]}

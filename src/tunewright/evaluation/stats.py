@@ -99,18 +99,29 @@ def _resample(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))  # (B, n)
 
 
+def _interval(value: float, boots: np.ndarray, level: float) -> Interval:
+    a = (1 - level) / 2
+    return Interval(value, float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)), level)
+
+
+def _as_items(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    return x[:, None] if x.ndim == 1 else x
+
+
+def _change(b, t, relative: bool):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (t - b) / np.abs(b) if relative else t - b
+
+
 def bootstrap_ci(items: np.ndarray, stat: Statistic, n_boot: int = 1000, level: float = 0.95,
                  seed: int = 0) -> Interval:
     """Percentile bootstrap interval of stat over items (n, k)."""
-    items = np.asarray(items, dtype=float)
-    if items.ndim == 1:
-        items = items[:, None]
+    items = _as_items(items)
     value = float(stat(items))
     if len(items) < 2:
         return Interval(value, value, value, level)
-    boots = stat(items[_resample(len(items), n_boot, seed)])  # (B,)
-    a = (1 - level) / 2
-    return Interval(value, float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)), level)
+    return _interval(value, stat(items[_resample(len(items), n_boot, seed)]), level)  # boots: (B,)
 
 
 def paired_bootstrap_diff(base: np.ndarray, tuned: np.ndarray, stat: Statistic, n_boot: int = 1000,
@@ -119,26 +130,46 @@ def paired_bootstrap_diff(base: np.ndarray, tuned: np.ndarray, stat: Statistic, 
 
     None for a relative change from a base of zero, which has no relative change.
     """
-    base, tuned = np.asarray(base, dtype=float), np.asarray(tuned, dtype=float)
-    if base.ndim == 1:
-        base, tuned = base[:, None], tuned[:, None]
+    p = paired_intervals(base, tuned, stat, n_boot, level, seed)
+    if relative:
+        return p.rel_change
+    return p.change if math.isfinite(p.change.value) else None
+
+
+@dataclass
+class PairedIntervals:
+    """Every interval of one statistic on paired base/tuned items, from one set of resamples."""
+
+    base: Interval
+    tuned: Interval
+    change: Interval
+    rel_change: Interval | None  # None when the base value is 0 (no relative change)
+
+
+def paired_intervals(base: np.ndarray, tuned: np.ndarray, stat: Statistic, n_boot: int = 1000,
+                     level: float = 0.95, seed: int = 0) -> PairedIntervals:
+    """Base and tuned intervals and the paired change, absolute and relative, bootstrapping the statistic once.
+
+    The resample indices (B, n) depend only on n and the seed, so stat(base[idx]) and stat(tuned[idx]) serve all
+    four intervals: each equals what :func:`bootstrap_ci` and :func:`paired_bootstrap_diff` give alone.
+    """
+    base, tuned = _as_items(base), _as_items(tuned)
     if base.shape[0] != tuned.shape[0]:
         raise ValueError(f"paired bootstrap needs the same items: {base.shape[0]} base vs {tuned.shape[0]} tuned")
-
-    def change(b, t):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (t - b) / np.abs(b) if relative else t - b
-
-    value = float(change(stat(base), stat(tuned)))
-    if not math.isfinite(value):
-        return None
+    vb, vt = stat(base), stat(tuned)
+    change, rel = float(_change(vb, vt, False)), float(_change(vb, vt, True))
     if len(base) < 2:
-        return Interval(value, value, value, level)
+        same = lambda v: Interval(v, v, v, level)  # noqa: E731
+        return PairedIntervals(same(float(vb)), same(float(vt)), same(change),
+                               same(rel) if math.isfinite(rel) else None)
     idx = _resample(len(base), n_boot, seed)
-    boots = change(stat(base[idx]), stat(tuned[idx]))
-    boots = boots[np.isfinite(boots)]  # resamples whose base is 0 have no relative change
-    a = (1 - level) / 2
-    return Interval(value, float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)), level)
+    bb, bt = stat(base[idx]), stat(tuned[idx])  # (B,) each
+    rel_boots = _change(bb, bt, True)
+    rel_boots = rel_boots[np.isfinite(rel_boots)]  # resamples whose base is 0 have no relative change
+    abs_boots = _change(bb, bt, False)
+    return PairedIntervals(_interval(float(vb), bb, level), _interval(float(vt), bt, level),
+                           _interval(change, abs_boots[np.isfinite(abs_boots)], level),
+                           _interval(rel, rel_boots, level) if math.isfinite(rel) else None)
 
 
 def mcnemar(base_correct: np.ndarray, tuned_correct: np.ndarray) -> dict:

@@ -7,9 +7,9 @@ accuracy on an MMLU subset scored by the log-likelihood of the answer letter.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
+from itertools import islice
 from typing import Callable
 
 import torch
@@ -19,6 +19,7 @@ from tunewright.assets import resolve_path
 from tunewright.config import GeneralSection, GeneralTaskSpec
 from tunewright.evaluation.loss import sum_nll
 from tunewright.errors import InputError
+from tunewright.jsonl import iter_jsonl
 
 LETTERS = ["A", "B", "C", "D"]
 
@@ -38,20 +39,15 @@ def load_general_paragraphs(cfg: GeneralSection) -> list[dict]:
     tuning study scores on the next ones, disjoint from the final evaluation), with their file:line."""
     out = []
     for f in cfg.text_files:
-        path = resolve_path(f)
-        taken = 0
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, start=1):
-                if n <= cfg.perplexity_offset:
-                    continue
-                if taken >= cfg.perplexity_paragraphs:
-                    break
-                taken += 1
-                rec = json.loads(line)
-                text = rec.get(cfg.text_field)
-                if not isinstance(text, str) or not text.strip():
-                    raise InputError(f"{f}:{n}: field '{cfg.text_field}' missing or empty")
-                out.append({"file": f, "line": n, "text": text.strip()})
+        # the first lines of the file, as general.reserved_eval_lines counts them
+        # lines perplexity_offset+1 .. offset+paragraphs of the file, as general.reserved_eval_lines counts them
+        for n, rec in iter_jsonl(resolve_path(f), display=f, max_lines=cfg.perplexity_offset + cfg.perplexity_paragraphs):
+            if n <= cfg.perplexity_offset:
+                continue
+            text = rec.get(cfg.text_field) if isinstance(rec, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(f"{f}:{n}: field '{cfg.text_field}' missing or empty")
+            out.append({"file": f, "line": n, "text": text.strip()})
     return out
 
 
@@ -68,18 +64,12 @@ def perplexity_task(model, tokenizer, cfg: GeneralSection) -> GeneralTaskResult:
 
 
 def load_mmlu(cfg: GeneralSection) -> list[dict]:
-    path = resolve_path(cfg.mmlu_file)
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if n <= cfg.mmlu_offset:
-                continue
-            if len(out) >= cfg.mmlu_questions:
-                break
-            rec = json.loads(line)
-            if not isinstance(rec.get("question"), str) or rec.get("answer") not in LETTERS:
-                raise InputError(f"{cfg.mmlu_file}:{n}: needs a 'question' string and an 'answer' letter A-D")
-            out.append({"source": f"{cfg.mmlu_file}:{n}", "question": rec["question"], "answer": rec["answer"]})
+    for n, rec in islice(iter_jsonl(resolve_path(cfg.mmlu_file), display=cfg.mmlu_file), cfg.mmlu_offset,
+                         cfg.mmlu_offset + cfg.mmlu_questions):
+        if not isinstance(rec, dict) or not isinstance(rec.get("question"), str) or rec.get("answer") not in LETTERS:
+            raise InputError(f"{cfg.mmlu_file}:{n}: needs a 'question' string and an 'answer' letter A-D")
+        out.append({"source": f"{cfg.mmlu_file}:{n}", "question": rec["question"], "answer": rec["answer"]})
     return out
 
 
@@ -125,29 +115,23 @@ ITEM_STATISTICS: dict[str, tuple[str, Callable[[dict], list[float]]]] = {
 def load_user_task(spec: GeneralTaskSpec, resolve) -> list[dict]:
     """Rows of a user's general task, validated with file:line in every error."""
     out = []
-    path = resolve(spec.file)
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if len(out) >= spec.max_items:
-                break
-            where = f"{spec.file}:{n}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{where}: not valid JSON ({e.msg})") from None
-            if spec.type == "multiple_choice":
-                q, ch, a = rec.get("question"), rec.get("choices"), rec.get("answer")
-                if not isinstance(q, str) or not isinstance(ch, list) or len(ch) < 2:
-                    raise InputError(f"{where}: needs 'question' (string) and 'choices' (list of 2+ strings)")
-                idx = a if isinstance(a, int) else (ch.index(a) if a in ch else None)
-                if idx is None or not 0 <= idx < len(ch):
-                    raise InputError(f"{where}: field 'answer' must be a choice or its index, got {a!r}")
-                out.append({"source": where, "question": q, "choices": ch, "answer": idx})
-            else:
-                p, a = rec.get("prompt"), rec.get("answer")
-                if not isinstance(p, str) or not isinstance(a, str):
-                    raise InputError(f"{where}: needs 'prompt' and 'answer' strings")
-                out.append({"source": where, "prompt": p, "answer": a})
+    for n, rec in islice(iter_jsonl(resolve(spec.file), display=spec.file), spec.max_items):  # every item is kept
+        where = f"{spec.file}:{n}"
+        if not isinstance(rec, dict):
+            raise InputError(f"{where}: must be a JSON object, got {type(rec).__name__}")
+        if spec.type == "multiple_choice":
+            q, ch, a = rec.get("question"), rec.get("choices"), rec.get("answer")
+            if not isinstance(q, str) or not isinstance(ch, list) or len(ch) < 2:
+                raise InputError(f"{where}: needs 'question' (string) and 'choices' (list of 2+ strings)")
+            idx = a if isinstance(a, int) else (ch.index(a) if a in ch else None)
+            if idx is None or not 0 <= idx < len(ch):
+                raise InputError(f"{where}: field 'answer' must be a choice or its index, got {a!r}")
+            out.append({"source": where, "question": q, "choices": ch, "answer": idx})
+        else:
+            p, a = rec.get("prompt"), rec.get("answer")
+            if not isinstance(p, str) or not isinstance(a, str):
+                raise InputError(f"{where}: needs 'prompt' and 'answer' strings")
+            out.append({"source": where, "prompt": p, "answer": a})
     if not out:
         raise InputError(f"{spec.file}: general task '{spec.name}' has no items")
     return out

@@ -6,51 +6,43 @@ import html
 import json
 from pathlib import Path
 
-from tunewright.evaluation.evaluate import load_eval, score_predictions
-from tunewright.evaluation.forgetting import (forgetting_verdict, general_comparison, task_comparison,
-                                              task_detail_comparisons)
+from tunewright.evaluation.artifacts import EvalArtifacts
+from tunewright.evaluation.evaluate import score_rows
+from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, task_comparisons
 from tunewright.evaluation.stats import relative
 from tunewright.evaluation.tasks import make_task
-from tunewright.labeling.report import labeling_html, labeling_section
-from tunewright.cost.render import cost_html
+from tunewright.jsonl import read_jsonl
 from tunewright.project import Run, atomic_write_text, read_json, write_json
 from tunewright.reporting import plots
 from tunewright.reporting.audit_section import build_audit_section, render_audit_html
 from tunewright.reporting.tuning_section import tuning_html, tuning_section
 from tunewright.errors import MissingArtifact
+from tunewright.reporting.cost_section import cost_html, report_cost_section
+from tunewright.reporting.labeling_section import labeling_html, labeling_section
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a torn last line from a killed process
-            continue
-    return out
-
-
-def build_report(run: Run) -> dict:
+def build_report(run: Run, art: EvalArtifacts | None = None) -> dict:
+    """report.json's content. Each eval artifact is read once (``art``, loaded here when not given) and every
+    base vs tuned comparison pairs items by id."""
     from tunewright.config import Config
 
     m = run.manifest()
     cfg = Config.model_validate(m["config"])
-    base, tuned = load_eval(run, "base"), load_eval(run, "tuned")
+    art = art or EvalArtifacts.load(run.eval_dir)
+    base, tuned = art.metrics["base"], art.metrics["tuned"]
     if base is None or tuned is None:
         raise MissingArtifact(f"{run.path}: report needs both eval/base and eval/tuned; run 'tunewright eval'")
     # the task numbers are recomputed from the saved predictions, not copied from memory
-    tb = score_predictions(cfg, run.eval_dir / "base" / "predictions.jsonl")
-    tt = score_predictions(cfg, run.eval_dir / "tuned" / "predictions.jsonl")
+    tb, tt = score_rows(cfg, art.predictions["base"]), score_rows(cfg, art.predictions["tuned"])
     keys = make_task(cfg.task).detail_keys()
     detail = lambda t: {k: t[k] for k in keys}  # noqa: E731
+    headline_cmp, detail_cmps = task_comparisons(art, cfg)
     task = {
         "name": f"{cfg.task.type}", "metric": tb["metric"], "base": tb["value"], "tuned": tt["value"], "n": tt["n"],
         "change": tt["value"] - tb["value"], "base_detail": detail(tb), "tuned_detail": detail(tt),
         "unparseable": {"base": tb["unparseable"], "tuned": tt["unparseable"]},
-        **task_comparison(run.path, cfg),
-        "details": task_detail_comparisons(run.path, cfg),
+        **headline_cmp,
+        "details": detail_cmps,
     }
     general = {}
     for name, g in tuned["general"].items():
@@ -58,7 +50,7 @@ def build_report(run: Run) -> dict:
         general[name] = {"metric": g["metric"], "base": b, "tuned": g["value"], "n": g["n"],
                          "abs_change": g["value"] - b, "rel_change": relative(b, g["value"]),
                          "higher_is_better": g["higher_is_better"]}
-    comparisons = general_comparison(run.path, cfg, list(general),
+    comparisons = general_comparison(art, cfg, list(general),
                                      {n: g["higher_is_better"] for n, g in general.items()})
     for name, c in comparisons.items():
         general[name].update(c)
@@ -90,12 +82,13 @@ def build_report(run: Run) -> dict:
         "run_id": run.id, "task": task, "general": general, "forgetting": forgetting, "heldout": heldout,
         "training": training,
         "data": data, "timings": m.get("timings", {}), "headline": headline,
-        "regressions": worst_regressions(run, cfg),
+        "regressions": worst_regressions(art, cfg),
         "harness": _harness(run),
         "mitigation": read_json(run.path / "mitigation.json") if (run.path / "mitigation.json").exists() else None,
         "learning_curve": read_json(run.path / "learning_curve.json") if (run.path / "learning_curve.json").exists()
         else None,
-        "loss_curve": [r for r in _read_jsonl(run.metrics_path) if r.get("stage") == "train"],
+        "loss_curve": [r for r in (read_jsonl(run.metrics_path, tolerate_torn_last_line=True)
+                                   if run.metrics_path.exists() else []) if r.get("stage") == "train"],
         "config": m["config"],
         "audit": build_audit_section(run.data_dir),
         "labeling": labeling_section(run),
@@ -105,8 +98,6 @@ def build_report(run: Run) -> dict:
 
 
 def _cost(cfg, manifest: dict) -> dict:
-    from tunewright.cost.render import report_cost_section
-
     cfg.base_dir = Path(manifest.get("config_dir", Path.cwd()))  # relative paths as the run saw them
     return report_cost_section(cfg)
 
@@ -120,31 +111,31 @@ def _harness(run: Run) -> dict | None:
             for task, metrics in base.items()}
 
 
-def worst_regressions(run: Run, cfg, limit: int = 5) -> dict:
-    """Items the tuned model does worse on than the base model, worst first: task items, MMLU, perplexity."""
+def worst_regressions(art: EvalArtifacts, cfg, limit: int = 5) -> dict:
+    """Items the tuned model does worse on than the base model, worst first: task items, MMLU, perplexity.
+
+    Base and tuned items are paired by id (:func:`tunewright.evaluation.artifacts.pair_by_id`)."""
     task = make_task(cfg.task)
-    e = run.eval_dir
-    base = _read_jsonl(e / "base" / "predictions.jsonl")
-    tuned = _read_jsonl(e / "tuned" / "predictions.jsonl")
+    p = art.task_pairs()
     drops = []
-    for b, t in zip(base, tuned):
+    for b, t in zip(p.base, p.tuned):
         d = task.item_score(b) - task.item_score(t)
         if d > 0:
             drops.append({"source": t["source"], "drop": d, "gold": t["gold"], "base_output": b["output"],
                           "tuned_output": t["output"]})
     out = {"task": sorted(drops, key=lambda r: -r["drop"])[:limit]}
-    mb, mt = _read_jsonl(e / "base" / "general_mmlu.jsonl"), _read_jsonl(e / "tuned" / "general_mmlu.jsonl")
+    mmlu = art.general_pairs("mmlu") if art.has_general("mmlu") else None
     out["mmlu"] = [{"source": t["source"], "answer": t["answer"], "base": b["pred"], "tuned": t["pred"]}
-                   for b, t in zip(mb, mt) if b["correct"] and not t["correct"]][:limit]
-    pb = _read_jsonl(e / "base" / "general_general_perplexity.jsonl")
-    pt = _read_jsonl(e / "tuned" / "general_general_perplexity.jsonl")
-    rises = [{"source": t["source"], "nll_rise": t["mean_nll"] - b["mean_nll"]} for b, t in zip(pb, pt)]
+                   for b, t in (zip(mmlu.base, mmlu.tuned) if mmlu else ()) if b["correct"] and not t["correct"]][:limit]
+    ppl = art.general_pairs("general_perplexity") if art.has_general("general_perplexity") else None
+    rises = [{"source": t["source"], "nll_rise": t["mean_nll"] - b["mean_nll"]}
+             for b, t in (zip(ppl.base, ppl.tuned) if ppl else ())]
     out["general_perplexity"] = sorted([r for r in rises if r["nll_rise"] > 0], key=lambda r: -r["nll_rise"])[:limit]
     return out
 
 
-def _examples(run: Run, which: str, pred, limit: int) -> list[dict]:
-    return [r for r in _read_jsonl(run.eval_dir / which / "predictions.jsonl") if pred(r)][:limit]
+def _examples(art: EvalArtifacts, which: str, pred, limit: int) -> list[dict]:
+    return [r for r in art.predictions[which] if pred(r)][:limit]
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -201,7 +192,17 @@ def _gib(n) -> str:
     return "n/a" if not n else f"{n / 2**30:.2f} GiB"
 
 
-def render_html(run: Run, report: dict) -> str:
+def _unpaired_html(report: dict) -> list[str]:
+    """A warning for each comparison that left out items found on one side only (joined by id)."""
+    found = {"task": report["task"].get("unpaired"),
+             **{n: g.get("unpaired") for n, g in report["general"].items()}}
+    return [f"<p class='warn'>{html.escape(n)}: compared on the items both evaluations hold; "
+            f"{u['base_only']} only in base, {u['tuned_only']} only in tuned "
+            f"(e.g. {html.escape(', '.join(u['base_only_ids'] + u['tuned_only_ids']))}).</p>"
+            for n, u in found.items() if u]
+
+
+def render_html(report: dict, art: EvalArtifacts) -> str:
     e = html.escape
     t, g, tr, d = report["task"], report["general"], report["training"], report["data"]
     img = lambda b64, alt: f'<img alt="{e(alt)}" src="data:image/png;base64,{b64}">'  # noqa: E731
@@ -211,9 +212,9 @@ def render_html(run: Run, report: dict) -> str:
                      "yes" if x["significant"] else "no"]
                     for n, x in g.items()]
     fg = report["forgetting"]
-    fails = _examples(run, "tuned", lambda r: not r["parse_ok"], 5) + _examples(run, "base", lambda r: not r["parse_ok"], 3)
-    samples = _examples(run, "tuned", lambda r: True, 8)
-    base_out = {r["id"]: r["output"] for r in _read_jsonl(run.eval_dir / "base" / "predictions.jsonl")}
+    fails = _examples(art, "tuned", lambda r: not r["parse_ok"], 5) + _examples(art, "base", lambda r: not r["parse_ok"], 3)
+    samples = _examples(art, "tuned", lambda r: True, 8)
+    base_out = {r["id"]: r["output"] for r in art.predictions["base"]}
     timings = [[k, f"{v:.1f}"] for k, v in report["timings"].items()]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>tunewright report ",
@@ -230,6 +231,7 @@ def render_html(run: Run, report: dict) -> str:
         f"on {t['n']} test examples</p>",
         f"<p class='big'>Forgetting gate: <b class='{e(fg['verdict'])}'>{e(fg['verdict'].upper())}</b>. "
         + e("; ".join(fg["reasons"])) + "</p>",
+        *_unpaired_html(report),
         "<h2>Data</h2>",
         _table([[d["input_records"], d["used"], d["quarantined"], json.dumps(d["split"])]],
                ["input records", "used", "quarantined", "split"]),
@@ -299,7 +301,8 @@ def render_html(run: Run, report: dict) -> str:
 
 
 def write_report(run: Run) -> dict:
-    report = build_report(run)
+    art = EvalArtifacts.load(run.eval_dir)
+    report = build_report(run, art)
     write_json(run.path / "report.json", report)
-    atomic_write_text(run.path / "report.html", render_html(run, report))
+    atomic_write_text(run.path / "report.html", render_html(report, art))
     return report

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from tunewright.config import Config, SearchDim, config_to_dict
-from tunewright.project import Run, atomic_write_text, read_json, write_json
+from tunewright.project import Run, atomic_write_text, write_json
 from tunewright.studies.subrun import SubRun, run_subrun
 
 TIE = 0.005  # validation metrics closer than this are a tie, broken by cost
@@ -92,12 +92,13 @@ def tuning_overrides(cfg: Config) -> list[str]:
 
 def score_subrun(sub: SubRun) -> dict:
     """Validation metric, ability change and gate verdict, seconds and estimated GPU dollars of one sub-run."""
+    from tunewright.evaluation.artifacts import EvalArtifacts
     from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison
 
-    m = sub.metrics()
-    base = read_json(sub.run.eval_dir / "base" / "metrics.json")
+    art = EvalArtifacts.load(sub.run.eval_dir)
+    m, base = art.metrics["tuned"], art.metrics["base"]
     names = list(m["general"])
-    comp = general_comparison(sub.run.path, sub.cfg, names, {n: base["general"][n]["higher_is_better"] for n in names})
+    comp = general_comparison(art, sub.cfg, names, {n: base["general"][n]["higher_is_better"] for n in names})
     verdict = forgetting_verdict(comp, sub.cfg.general.gate)
     tr = sub.train_result()
     seconds = float(tr["seconds"]) + sum(float(v) for v in m.get("timings", {}).values())
@@ -333,17 +334,20 @@ def write_chosen_config(cfg: Config, run: Run, overrides: list[str]) -> Path:
 def compare_on_test(cfg: Config, run: Run, session, overrides: list[str]) -> dict:
     """The chosen configuration trained as a sub-run and scored on test, against the run's own (default) tuned
     model on the same items: both metrics with intervals and the paired interval on the difference."""
+    from tunewright.evaluation.artifacts import EvalArtifacts, pair_by_id
     from tunewright.evaluation.forgetting import compare, forgetting_verdict, general_comparison
     from tunewright.evaluation.tasks import make_task
 
     sub = run_subrun(run, cfg, "tuning", "chosen", overrides, session, eval_split="test")
     task = make_task(cfg.task)
-    paired = compare(run.eval_dir / "tuned" / "predictions.jsonl", sub.run.eval_dir / "tuned" / "predictions.jsonl",
-                     task.statistic, task.item_vector, cfg, True)
-    base = read_json(run.eval_dir / "base" / "metrics.json")
+    default, chosen = EvalArtifacts.load(run.eval_dir), EvalArtifacts.load(sub.run.eval_dir)
+    # "base" of this comparison is the default configuration's tuned model, paired by example id
+    paired = compare(pair_by_id(default.predictions["tuned"], chosen.predictions["tuned"]), task.statistic,
+                     task.item_vector, cfg, True)
+    base = default.metrics["base"]
     names = list(base["general"])
     hib = {n: base["general"][n]["higher_is_better"] for n in names}
     out = {"metric": task.metric, "default_vs_chosen": paired}
-    for name, path in (("default", run.path), ("chosen", sub.run.path)):
-        out[name] = forgetting_verdict(general_comparison(path, cfg, names, hib), cfg.general.gate)
+    for name, art in (("default", default), ("chosen", chosen)):
+        out[name] = forgetting_verdict(general_comparison(art, cfg, names, hib), cfg.general.gate)
     return out

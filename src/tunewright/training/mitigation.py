@@ -8,7 +8,6 @@ A replay row trains every token (plain language modelling); domain rows train on
 
 from __future__ import annotations
 
-import json
 import random
 
 import torch
@@ -16,6 +15,7 @@ import torch
 from tunewright.assets import resolve_path
 from tunewright.config import Config
 from tunewright.errors import InputError
+from tunewright.jsonl import iter_jsonl
 
 
 def load_replay_texts(cfg: Config, n: int) -> list[str]:
@@ -24,13 +24,12 @@ def load_replay_texts(cfg: Config, n: int) -> list[str]:
     pools: list[list[str]] = []
     for f in g.text_files:
         pool = []
-        with open(resolve_path(f), encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if line_no <= g.reserved_eval_lines or not line.strip():
-                    continue
-                text = json.loads(line).get(g.text_field)
-                if isinstance(text, str) and text.strip():
-                    pool.append(text.strip())
+        for line_no, rec in iter_jsonl(resolve_path(f), display=f):
+            if line_no <= g.reserved_eval_lines:
+                continue
+            text = rec.get(g.text_field) if isinstance(rec, dict) else None
+            if isinstance(text, str) and text.strip():
+                pool.append(text.strip())
         random.Random(cfg.training.seed).shuffle(pool)
         pools.append(pool)
     out: list[str] = []
