@@ -547,6 +547,8 @@ class TuningSection(Section):
     keep_fraction: float = Field(0.5, gt=0, le=1, description="Pruning: at each rung keep the trials in the best "
                                  "Pareto layers that hold this share of the peers; the rest stop there.")
     min_peers: int = Field(3, ge=1, description="Pruning: a rung prunes only once this many trials have reached it.")
+    heartbeat_seconds: int = Field(60, ge=1, description="PostgreSQL storage: a worker's heartbeat; a trial whose "
+                                   "worker is silent for 3 beats is failed and re-run by the next worker.")
 
 
 class Config(Section):

@@ -214,9 +214,10 @@ def stage_harness(cfg: Config, run: Run, tasks: list[str], include_path: Path | 
     return out
 
 
-def stage_tune(cfg: Config, run: Run, session: Session | None = None) -> TuneOutcome:
+def stage_tune(cfg: Config, run: Run, session: Session | None = None, join: bool = False) -> TuneOutcome | None:
     """Search tuning.space on the run's validation split (tunewright.studies.tune); the run's own training is
-    the default configuration the chosen one is compared with on test (trained here first when missing)."""
+    the default configuration the chosen one is compared with on test (trained here first when missing).
+    ``join``: run trials of a shared study as one of several workers and return None (no choice)."""
     from tunewright.studies.tune import tune
 
     session = session or Session(cfg)
@@ -225,6 +226,9 @@ def stage_tune(cfg: Config, run: Run, session: Session | None = None) -> TuneOut
     if not (run.eval_dir / "tuned" / "metrics.json").exists():
         stage_train(cfg, run, session)
         stage_eval(cfg, run, "tuned", session)
+    if join:  # a worker: the parent's manifest is the coordinator's to write
+        tune(cfg, run, session, join=True)
+        return None
     with run.stage("tune"):
         result = tune(cfg, run, session)
         run.record_artifact("tune", run.path / "tuning" / "tuning.json")

@@ -3,49 +3,11 @@
 Skipped (with the reason) where PostgreSQL's server binaries or the psycopg driver are missing; .ci/run
 installs both on Debian."""
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
-import pytest
 
-from review_helpers import Server, check_load, free_port, make_store, run_load
+from review_helpers import Server, check_load, make_store, run_load
 from tunewright.review.store import Store
-
-
-def _pg_bin() -> str | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return os.path.dirname(found[-1]) if found else None
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    pytest.importorskip("psycopg")
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
-    root = os.geteuid() == 0
-    if root and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as a non-root user")
-    # a folder of its own outside pytest's root-only tmp tree, so the postgres user can reach it
-    data = Path(tempfile.mkdtemp(prefix="tw-pg-"))
-    as_user = ["runuser", "-u", "postgres", "--"] if root else []
-    if root:
-        shutil.chown(data, "postgres")
-    port = free_port()
-    for cmd in ([f"{bindir}/initdb", "-D", str(data / "db"), "-A", "trust", "-U", "tw"],
-                [f"{bindir}/pg_ctl", "-D", str(data / "db"), "-w", "-l", str(data / "log"), "-o",
-                 f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=on", "start"]):
-        r = subprocess.run([*as_user, *cmd], capture_output=True, text=True)
-        assert r.returncode == 0, f"{cmd[0]} failed: {r.stdout}{r.stderr}"
-    yield f"postgresql+psycopg://tw@127.0.0.1:{port}/postgres"
-    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data / "db"), "-m", "immediate", "stop"],
-                   capture_output=True)
-    shutil.rmtree(data, ignore_errors=True)
 
 
 def _fresh(pg_url):

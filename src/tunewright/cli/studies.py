@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 import tunewright.cli.render as render
-from tunewright.cli.common import ConfigOpt, SetOpt, command, load, overrides
+from tunewright.cli.common import ConfigOpt, SetOpt, command, load, out, overrides
 
 app = typer.Typer()
 
@@ -20,6 +20,9 @@ def tune(run: Annotated[Path, typer.Option("--run", help="Run directory with a s
          storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL (default a journal "
                                                         "file in the run; postgresql+psycopg://... for many "
                                                         "machines).")] = None,
+         join: Annotated[bool, typer.Option("--join", help="Join the study as a worker (with --storage, from any "
+                                            "machine that sees RUN): run trials until the study has tuning.trials, "
+                                            "then stop; a plain 'tune' afterwards chooses.")] = False,
          config: ConfigOpt = None, set_: SetOpt = None):
     """Search tuning.space (learning rate, rank, dropout, mitigation) on validation: task metric, forgetting and
     cost; choose by the stated rule, write the chosen config, and compare it with the default on test."""
@@ -27,5 +30,9 @@ def tune(run: Annotated[Path, typer.Option("--run", help="Run directory with a s
 
     o = overrides(set_) + ([f"tuning.trials={trials}"] if trials else []) + ([f"tuning.storage={storage}"] if storage else [])
     cfg, r = load(config, o, run)
-    render.tune(stage_tune(cfg, r))
+    result = stage_tune(cfg, r, join=join)
+    if result is None:
+        out.print(f"worker done: the study on {r.path} has its trials; run 'tunewright tune --run {r.path}' to choose")
+        return
+    render.tune(result)
     stage_report(cfg, r)

@@ -77,6 +77,8 @@ def ensure_base_eval(parent: Run, cfg: Config, session, eval_split: str, general
     from tunewright.evaluation.evaluate import evaluate_model
     from tunewright.models import load_model
 
+    import fcntl
+
     d = base_eval_dir(parent, eval_split, general)
     if (d / "metrics.json").exists():
         return d
@@ -84,11 +86,15 @@ def ensure_base_eval(parent: Run, cfg: Config, session, eval_split: str, general
         raise MissingArtifact(f"{parent.path}: no base evaluation; run 'tunewright eval --run {parent.path}' first")
     holder = Run(d.parent.parent)
     holder.path.mkdir(parents=True, exist_ok=True)
-    if not holder.manifest_path.exists():
-        write_json(holder.manifest_path, {"parent": parent.id, "config": config_to_dict(cfg), "status": "base"})
-    model = load_model(session.model_ref(), cfg.model)
-    evaluate_model(cfg, holder, "base", model, session.tok(), read_split(parent, eval_split), [])
-    del model
+    with open(holder.path / ".lock", "w") as lock:  # several workers of one study: one evaluates, the rest wait
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (d / "metrics.json").exists():
+            return d
+        if not holder.manifest_path.exists():
+            write_json(holder.manifest_path, {"parent": parent.id, "config": config_to_dict(cfg), "status": "base"})
+        model = load_model(session.model_ref(), cfg.model)
+        evaluate_model(cfg, holder, "base", model, session.tok(), read_split(parent, eval_split), [])
+        del model
     return d
 
 

@@ -177,8 +177,11 @@ def _storage(run: Run, cfg: Config):
 
     if cfg.tuning.storage:
         if cfg.tuning.storage.startswith("postgresql"):
+            # a worker that dies mid-trial stops beating; after the grace period its trial is failed and
+            # re-queued with the same parameters (RetryFailedTrialCallback), and the next worker runs it
+            hb = cfg.tuning.heartbeat_seconds
             return optuna.storages.RDBStorage(cfg.tuning.storage, engine_kwargs={"pool_pre_ping": True},
-                                              heartbeat_interval=60, grace_period=180,
+                                              heartbeat_interval=hb, grace_period=3 * hb,
                                               failed_trial_callback=optuna.storages.RetryFailedTrialCallback(3))
         return cfg.tuning.storage
     (run.path / "tuning").mkdir(parents=True, exist_ok=True)
@@ -197,10 +200,12 @@ def _sampler(cfg: Config):
     return optuna.samplers.TPESampler(seed=t.seed, multivariate=True)
 
 
-def tune(cfg: Config, run: Run, session, progress: bool = True) -> dict:
+def tune(cfg: Config, run: Run, session, progress: bool = True, join: bool = False) -> dict | None:
     """Run the study on ``run`` (split, base-evaluated and trained with the default config), choose, re-run the
     top trials with other seeds, evaluate the chosen configuration on test against the default; write
-    RUN/tuning/tuning.json and RUN/tuning/chosen.yaml."""
+    RUN/tuning/tuning.json and RUN/tuning/chosen.yaml. ``join``: a worker of a shared study (several processes
+    or machines on one storage): run trials until the study has ``tuning.trials``, then return None; the
+    choice is made by a plain ``tune`` call afterwards."""
     import optuna
     from tqdm.auto import tqdm
 
@@ -242,6 +247,8 @@ def tune(cfg: Config, run: Run, session, progress: bool = True) -> dict:
         trial.set_constraint("forgetting_gate", -s["ability_change"] - cfg.general.gate.fail_mean_drop)
         return s["metric"], s["ability_change"], s["seconds"]
 
+    stop = {"now": False}  # set when tuning.max_hours or max_cost_usd is spent
+
     def budget(study_, trial_):
         bar.update(1)
         if trial_.state == optuna.trial.TrialState.PRUNED:
@@ -254,12 +261,22 @@ def tune(cfg: Config, run: Run, session, progress: bool = True) -> dict:
                             + f", ~{left / 60:.0f} min left")
         spent_usd = sum(r.usd for r in recs if not math.isnan(r.usd))
         if (t.max_hours and elapsed / 3600 >= t.max_hours) or (t.max_cost_usd and spent_usd >= t.max_cost_usd):
-            study_.stop()
+            stop["now"] = True
 
-    remaining = t.trials - len(done)
-    if remaining > 0:
-        study.optimize(objective, n_trials=remaining, callbacks=[budget], catch=())
+    def needed() -> bool:
+        """Another trial is wanted: one is queued (a retried one), or finished + running is below the budget.
+        Workers check this before each trial, so a shared study overshoots by at most one per worker."""
+        from collections import Counter
+
+        n = Counter(tr.state for tr in study.get_trials(deepcopy=False))
+        S = optuna.trial.TrialState
+        return n[S.WAITING] > 0 or n[S.COMPLETE] + n[S.PRUNED] + n[S.RUNNING] < t.trials
+
+    while needed() and not stop["now"]:
+        study.optimize(objective, n_trials=1, callbacks=[budget], catch=())
     bar.close()
+    if join:
+        return None
     recs = records(study)
     # re-run the best few with other seeds: a setting must beat the others on its seed mean, not one lucky seed
     ranked = sorted((r for r in recs if r.feasible), key=lambda r: -r.metric)[: t.rerun_top]
