@@ -39,6 +39,15 @@ def make_store(db: Path, n_items: int = 12, double_every: int = 0, gold_every: i
     return store, tokens
 
 
+def local_client(app, **kw):
+    """A TestClient that talks to the app as a browser on its own page would: Host 127.0.0.1 and the matching
+    Origin on every request (the app refuses a POST from any other origin)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="http://127.0.0.1", headers={"Origin": "http://127.0.0.1", **kw.pop("headers", {})},
+                      **kw)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -415,6 +415,9 @@ class LabelingSection(Section):
     use_gold: bool = Field(True, description="Score functions and the label model against the data's own answers "
                            "where it has them.")
     seed: int = Field(0, description="Seed of the label model.")
+    min_confidence: float = Field(0.0, ge=0, le=1, description="Training: drop label-model labels whose "
+                                  "confidence is below this from the training set; each dropped example is listed with its reason "
+                                  "in the run's quarantine (reviewed and gold labels are always kept).")
 
 
 class ReviewSection(Section):
@@ -432,6 +435,12 @@ class ReviewSection(Section):
                                             "no_votes 0.5.")
     suspects_file: str | None = Field(None, description="JSONL {id, reasons} of audit label-noise suspects.")
     seed: int = Field(0, description="Seed of the double-review and gold draws.")
+    lease_minutes: float = Field(30.0, gt=0, description="An item handed to a reviewer is theirs alone (as many "
+                                 "reviewers as it still needs) for this long; then it is offered to others.")
+    allowed_hosts: list[str] = Field(default_factory=list, description="Host names the review app answers to "
+                                     "besides 127.0.0.1, localhost and ::1 (a Host header check against DNS "
+                                     "rebinding; add the name reviewers type when you bind another address).")
+    secure_cookies: bool = Field(False, description="Serve behind https: Secure, __Host- cookies.")
 
 
 class Config(Section):
