@@ -74,6 +74,13 @@ def review_export(run: RunReq, out_path: Annotated[Optional[Path], typer.Option(
     cfg = _config(config, _overrides(set_), run)
     res = _guard(stage_review_export, cfg, _run(cfg, run), out_path)
     out.print(f"{res['examples']} examples, {res['reviewed']} reviewed ({res['changed']} changed): {res['path']}")
+    _print_problems(res["problems"])
+
+
+def _print_problems(problems: list[dict]) -> None:
+    for p in problems:
+        out.print(f"[yellow]left out[/yellow] judgment {p['judgment_id']} on {p['example_id']} ({p['reviewer']}): "
+                  f"{p['reason']}")
 
 
 @review_app.command("agreement")
@@ -106,5 +113,20 @@ def review_transfer(run: RunReq,
         typer.echo("direction must be export or import", err=True)
         raise typer.Exit(2)
     cfg = _config(config, _overrides(set_), run)
-    n = _guard(stage_review_interop, cfg, _run(cfg, run), direction, fmt, path)
-    out.print(f"{direction}ed {n} {'records' if direction == 'export' else 'judgments'} ({fmt}): {path}")
+    res = _guard(stage_review_interop, cfg, _run(cfg, run), direction, fmt, path)
+    out.print(f"{direction}ed {res['count']} {'records' if direction == 'export' else 'judgments'} ({fmt}): {path}")
+    _print_problems(res["problems"])
+
+
+@review_app.command("revoke")
+def review_revoke(run: RunReq, reviewer: Annotated[str, typer.Option("--reviewer", help="Whose token to retire.")],
+                  reissue: Annotated[bool, typer.Option("--reissue", help="Print a new token for them.")] = False,
+                  config: ConfigOpt = None, set_: SetOpt = None):
+    """Retire a reviewer's token and sign them out everywhere (optionally issue a new token)."""
+    from tunewright.labeling.stage import stage_review_revoke
+
+    cfg = _config(config, _overrides(set_), run)
+    token = _guard(stage_review_revoke, cfg, _run(cfg, run), reviewer, reissue)
+    out.print(f"reviewer {reviewer}: token revoked, sessions ended")
+    if token:
+        out.print(f"reviewer {reviewer}: new token {token}")

@@ -63,11 +63,16 @@ def stage_review_init(cfg, run: Run, reviewers: list[str]) -> dict:
 
 
 def stage_review_export(cfg, run: Run, out: Path | None = None) -> dict:
-    from tunewright.review.service import export_reviewed
+    """Reviewed labels with provenance; stored labels that no longer read are left out and listed in
+    ``problems`` (and in labeling/review_problems.jsonl)."""
+    from tunewright.records import write_jsonl
+    from tunewright.review.service import export_reviewed, label_validator
 
     store = review_store(cfg, run)
     out = out or run.data_dir / "reviewed.jsonl"
-    summary = export_reviewed(store, labeling_dir(run) / "labels.jsonl", out)
+    summary = export_reviewed(store, labeling_dir(run) / "labels.jsonl", out, label_validator(cfg))
+    if summary["problems"]:
+        write_jsonl(labeling_dir(run) / "review_problems.jsonl", summary["problems"])
     if out.resolve().is_relative_to(run.path.resolve()):
         run.record_artifact("review", out)
     return {**summary, "path": str(out)}
@@ -81,7 +86,8 @@ def stage_review_agreement(cfg, run: Run) -> dict:
     return rep
 
 
-def stage_review_interop(cfg, run: Run, direction: str, fmt: str, path: Path) -> int:
+def stage_review_interop(cfg, run: Run, direction: str, fmt: str, path: Path) -> dict:
+    """{"count": records exported / judgments imported, "problems": stored labels an export left out}."""
     from tunewright.review import interop
 
     store = review_store(cfg, run)
@@ -89,4 +95,11 @@ def stage_review_interop(cfg, run: Run, direction: str, fmt: str, path: Path) ->
           ("export", "argilla"): interop.export_argilla, ("import", "argilla"): interop.import_argilla}.get((direction, fmt))
     if fn is None:
         raise ValueError(f"--format must be labelstudio or argilla, got {fmt!r}")
-    return fn(store, cfg, path)
+    problems: list[dict] = []
+    n = fn(store, cfg, path, problems) if direction == "export" else fn(store, cfg, path)
+    return {"count": n, "problems": problems}
+
+
+def stage_review_revoke(cfg, run: Run, reviewer: str, reissue: bool) -> str | None:
+    """Retire a reviewer's token and end their sessions; returns the new token with ``reissue``."""
+    return review_store(cfg, run).revoke(reviewer, reissue)

@@ -219,10 +219,10 @@ class Store:
     def revoke(self, name: str, reissue: bool = False) -> str | None:
         """Retire ``name``'s token and end all their sessions; with ``reissue``, return a new token."""
         token = secrets.token_urlsafe(24) if reissue else None
+        if name not in self.reviewers():
+            raise ValueError(f"no reviewer {name!r}; reviewers: {', '.join(self.reviewers()) or 'none'}")
         with self.session() as s, s.begin():
             r = s.scalar(select(Reviewer).where(Reviewer.name == name))
-            if r is None:
-                raise ValueError(f"no reviewer {name!r}; reviewers: {', '.join(self.reviewers()) or 'none'}")
             # a hash no token has: the old token stops working at once
             r.token_sha256 = token_hash(token) if token else "revoked-" + secrets.token_hex(24)
             s.execute(delete(ReviewSession).where(ReviewSession.reviewer == name))
