@@ -415,6 +415,9 @@ class LabelingSection(Section):
     use_gold: bool = Field(True, description="Score functions and the label model against the data's own answers "
                            "where it has them.")
     seed: int = Field(0, description="Seed of the label model.")
+    keep_gold: bool = Field(True, description="Training: an example that came with its own answer trains on it "
+                            "(source gold). False labels every training example by functions / review, the data's "
+                            "answers only score them (the hybrid measurement).")
     min_confidence: float = Field(0.0, ge=0, le=1, description="Training: drop label-model labels whose "
                                   "confidence is below this from the training set; each dropped example is listed with its reason "
                                   "in the run's quarantine (reviewed and gold labels are always kept).")

@@ -103,3 +103,59 @@ def stage_review_interop(cfg, run: Run, direction: str, fmt: str, path: Path) ->
 def stage_review_revoke(cfg, run: Run, reviewer: str, reissue: bool) -> str | None:
     """Retire a reviewer's token and end their sessions; returns the new token with ``reissue``."""
     return review_store(cfg, run).revoke(reviewer, reissue)
+
+
+def labeling_configured(cfg) -> bool:
+    return bool(cfg.labeling.functions_module or cfg.labeling.rules_file)
+
+
+def read_votes(labeling_dir_: Path) -> dict[str, dict]:
+    """example id -> {candidate or "(example)": {function: vote}} from votes.jsonl."""
+    import json
+
+    votes: dict[str, dict] = {}
+    for line in (labeling_dir_ / "votes.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            votes.setdefault(r["example_id"], {})[r["candidate"] or "(example)"] = r["votes"]
+    return votes
+
+
+def stage_training_labels(cfg, run: Run):
+    """``tunewright run`` with a labeling section: label the input files, take the reviews where a review store
+    exists, and write the training set with provenance (data/labeled.jsonl) and, when no test files are
+    configured, a gold test set (data/labeled_test.jsonl). Returns (config that reads those files, counts)."""
+    from tunewright.labeling.provenance import training_labels
+    from tunewright.records import write_jsonl
+
+    res = stage_label(cfg, run)
+    d = labeling_dir(run)
+    with run.stage("training_labels"):
+        examples = input_examples(cfg, run)
+        reviewed, problems = {}, []
+        db_file = d / "review.db"
+        if cfg.review.db_url or db_file.exists():
+            from tunewright.review.service import final_labels, label_validator
+
+            reviewed = final_labels(review_store(cfg, run), label_validator(cfg), problems)
+        tl = training_labels(cfg, examples, read_examples(d / "labels.jsonl"), read_votes(d), reviewed,
+                             hold_out_test=not cfg.data.test_files)
+        run.data_dir.mkdir(parents=True, exist_ok=True)
+        train_path, test_path = run.data_dir / "labeled.jsonl", run.data_dir / "labeled_test.jsonl"
+        write_jsonl(train_path, tl.train)
+        write_jsonl(d / "quarantine.jsonl", tl.dropped)
+        new = cfg.model_copy(deep=True)
+        new.data.train_files = [str(train_path)]
+        if tl.test:
+            write_jsonl(test_path, tl.test)
+            new.data.test_files = [str(test_path)]
+        summary = {"counts": tl.counts, "min_confidence": cfg.labeling.min_confidence,
+                   "keep_gold": cfg.labeling.keep_gold, "review_problems": problems,
+                   "test_labels": "gold (held out)" if tl.test else ("test files" if cfg.data.test_files else
+                                                                      "programmatic: no gold answers to hold out"),
+                   "label_scores": res["scores"]}
+        write_json(d / "provenance.json", summary)
+        run.update_manifest(training_labels=tl.counts)
+        run.record_artifact("training_labels", train_path, d / "quarantine.jsonl", d / "provenance.json",
+                            *([test_path] if tl.test else []))
+    return new, summary
