@@ -130,3 +130,19 @@ def review_revoke(run: RunReq, reviewer: Annotated[str, typer.Option("--reviewer
     out.print(f"reviewer {reviewer}: token revoked, sessions ended")
     if token:
         out.print(f"reviewer {reviewer}: new token {token}")
+
+
+@review_app.command("next")
+def review_next(run: RunReq, n: Annotated[int, typer.Option("--n", min=1, help="How many items this round.")] = 50,
+                config: ConfigOpt = None, set_: SetOpt = None):
+    """Queue the next review round: uncertain, disputed and audit-flagged examples not yet queued."""
+    from tunewright.labeling.stage import stage_review_next
+
+    cfg = _config(config, _overrides(set_), run)
+    res = _guard(stage_review_next, cfg, _run(cfg, run), n)
+    out.print(f"queued {res['added']} items for review ({res['items']} in the store, {res['left_unqueued']} "
+              "examples never queued)")
+    for c in res["chosen"][:10]:
+        why = ", ".join(f"{k} {v}" for k, v in c.items() if k not in ("example_id", "audit_reasons"))
+        out.print(f"  {c['example_id'][:12]}  {why}" + (f"  audit: {'; '.join(c['audit_reasons'])[:80]}"
+                                                         if c["audit_reasons"] else ""), highlight=False)

@@ -17,9 +17,10 @@ def labeling_dir(run: Run) -> Path:
 
 
 def input_examples(cfg, run: Run) -> list[Example]:
-    """The audited clean set when the run has one, else the configured input files."""
+    """The audited clean set when the run has one (and it is not the audit of labeled data), else the
+    configured input files: what the label stage labeled."""
     clean = run.data_dir / "clean.jsonl"
-    if clean.exists():
+    if clean.exists() and not (run.data_dir / "labeled.jsonl").exists():
         return read_examples(clean)
     from tunewright.data.audit import read_inputs
 
@@ -109,24 +110,13 @@ def labeling_configured(cfg) -> bool:
     return bool(cfg.labeling.functions_module or cfg.labeling.rules_file)
 
 
-def read_votes(labeling_dir_: Path) -> dict[str, dict]:
-    """example id -> {candidate or "(example)": {function: vote}} from votes.jsonl."""
-    import json
-
-    votes: dict[str, dict] = {}
-    for line in (labeling_dir_ / "votes.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            votes.setdefault(r["example_id"], {})[r["candidate"] or "(example)"] = r["votes"]
-    return votes
-
-
 def stage_training_labels(cfg, run: Run):
     """``tunewright run`` with a labeling section: label the input files, take the reviews where a review store
     exists, and write the training set with provenance (data/labeled.jsonl) and, when no test files are
     configured, a gold test set (data/labeled_test.jsonl). Returns (config that reads those files, counts)."""
     from tunewright.labeling.provenance import training_labels
     from tunewright.records import write_jsonl
+    from tunewright.review.service import read_votes
 
     res = stage_label(cfg, run)
     d = labeling_dir(run)
@@ -159,3 +149,89 @@ def stage_training_labels(cfg, run: Run):
         run.record_artifact("training_labels", train_path, d / "quarantine.jsonl", d / "provenance.json",
                             *([test_path] if tl.test else []))
     return new, summary
+
+
+def run_suspects(run: Run, examples: list[Example]) -> dict[int, list[str]]:
+    """The run's audit reasons (label-noise suspects and other flags, data/quarantine.jsonl) per labeled
+    example, mapped back through data/labeled.jsonl to the examples the label stage labeled."""
+    import json
+
+    q = run.data_dir / "quarantine.jsonl"
+    if not q.exists():
+        return {}
+    back = {}
+    if (run.data_dir / "labeled.jsonl").exists():
+        back = {e.id: e.meta.get("source_example_id", e.id) for e in read_examples(run.data_dir / "labeled.jsonl")}
+    index = {ex.id: i for i, ex in enumerate(examples)}
+    out: dict[int, list[str]] = {}
+    for line in q.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        i = index.get(back.get(rec.get("id"), rec.get("id")))
+        if i is None:
+            continue
+        reasons = [str(r) for r in rec.get("reasons", ["suspect"])]
+        details = rec.get("details") or []
+        if len(details) == len(reasons):
+            reasons = [f"{r}: {d}" if d else r for r, d in zip(reasons, details)]
+        out.setdefault(i, []).extend(reasons)
+    return out
+
+
+def stage_review_next(cfg, run: Run, n: int) -> dict:
+    """Queue the next review round: the ``n`` most valuable examples not yet in the review store, ranked by
+    label-model uncertainty, function disagreement, the run's audit suspects and reviewer disagreement."""
+    import json
+
+    import numpy as np
+
+    from tunewright.labeling.queue import rank_for_review
+    from tunewright.review.service import queue_rows, read_votes
+
+    d = labeling_dir(run)
+    store = review_store(cfg, run)
+    examples = input_examples(cfg, run)
+    labels = read_examples(d / "labels.jsonl")
+    if len(labels) != len(examples):
+        raise ValueError(f"{d / 'labels.jsonl'}: {len(labels)} labels for {len(examples)} input examples; "
+                         f"run 'tunewright label --run {run.path}' again")
+    terms = {q["index"]: q["terms"] for q in map(json.loads, (d / "queue.jsonl").read_text(encoding="utf-8")
+                                                  .splitlines()) if q}
+    k = len(examples)
+    unc = np.array([terms.get(i, {}).get("uncertainty", 0.0) for i in range(k)])
+    dis = np.array([terms.get(i, {}).get("disagreement", 0.0) for i in range(k)])
+    no_votes = np.array([terms.get(i, {}).get("no_votes", 0.0) > 0 for i in range(k)])
+    suspects = run_suspects(run, examples)
+    from tunewright.labeling.run import audit_suspects
+
+    for i, reasons in audit_suspects(examples, Path(cfg.resolve(cfg.review.suspects_file))
+                                     if cfg.review.suspects_file else None).items():
+        suspects.setdefault(i, []).extend(reasons)
+    index = {ex.id: i for i, ex in enumerate(examples)}
+    queued = {it.example_id for it in store.items()}
+    reviewer_split = {}
+    for ex_id, f in _reviewer_disagreement(store).items():
+        if ex_id in index:
+            reviewer_split[index[ex_id]] = f
+    ranked = [q for q in rank_for_review(unc, dis, no_votes, suspects, reviewer_split, None, cfg.review.queue_weights)
+              if examples[q.index].id not in queued][:n]
+    queue = [{"example_id": examples[q.index].id, "terms": q.terms, "audit_reasons": q.audit_reasons} for q in ranked]
+    rcfg = cfg.model_copy(deep=True)
+    rcfg.review.budget = max(1, len(queue))
+    added = store.add_items(queue_rows(rcfg, examples, labels, read_votes(d), queue)) if queue else 0
+    return {"added": added, "items": len(store.items()), "left_unqueued": k - len(queued) - added,
+            "chosen": [{"example_id": q["example_id"], **{t: round(v, 3) for t, v in q["terms"].items() if v},
+                        "audit_reasons": q["audit_reasons"]} for q in queue]}
+
+
+def _reviewer_disagreement(store) -> dict[str, float]:
+    """example id -> share of current judgments against the majority label."""
+    from collections import Counter
+
+    items = {it.id: it.example_id for it in store.items()}
+    by: dict[int, list] = {}
+    for j in store.judgments(current_only=True):
+        if j.action != "skip":
+            by.setdefault(j.item_id, []).append(j.after)
+    return {items[i]: 1 - Counter(v).most_common(1)[0][1] / len(v) for i, v in by.items() if len(v) > 1}

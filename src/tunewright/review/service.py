@@ -51,14 +51,20 @@ def queue_rows(cfg, examples: list[Example], labels: list[Example], votes_by_exa
     return rows
 
 
-def init_review(cfg, labeling_dir: Path, examples: list[Example], store: Store) -> int:
-    """Queue the labeling stage's most valuable examples in the store; returns how many were added."""
-    labels = read_examples(labeling_dir / "labels.jsonl")
+def read_votes(labeling_dir: Path) -> dict[str, dict]:
+    """example id -> {candidate or "(example)": {function: vote}} from the label stage's votes.jsonl."""
     votes: dict[str, dict] = {}
     for line in (labeling_dir / "votes.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
             r = json.loads(line)
             votes.setdefault(r["example_id"], {})[r["candidate"] or "(example)"] = r["votes"]
+    return votes
+
+
+def init_review(cfg, labeling_dir: Path, examples: list[Example], store: Store) -> int:
+    """Queue the labeling stage's most valuable examples in the store; returns how many were added."""
+    labels = read_examples(labeling_dir / "labels.jsonl")
+    votes = read_votes(labeling_dir)
     queue = [json.loads(x) for x in (labeling_dir / "queue.jsonl").read_text(encoding="utf-8").splitlines() if x]
     return store.add_items(queue_rows(cfg, examples, labels, votes, queue))
 
