@@ -408,7 +408,9 @@ class LabelingSection(Section):
         None, description="Labeling functions: a dotted module name or a .py file (relative to the config) whose "
         "top-level @labeling_function objects vote.")
     rules_file: str | None = Field(None, description="YAML keyword / regex rules (relative to the config).")
-    label_model: str = Field("one_coin_dawid_skene", description="Label model: 'one_coin_dawid_skene' or 'dawid_skene' (crowd-kit), 'majority', or "
+    label_model: str = Field("auto", description="Label model: 'auto' (extraction: 'span', classification: "
+                             "'one_coin_dawid_skene'), 'span' (entity candidates: is-entity x which-type), "
+                             "'one_coin_dawid_skene' or 'dawid_skene' (crowd-kit), 'majority', or "
                              "'snorkel' (needs the snorkel package).")
     classes: list[str] = Field(default_factory=list, description="Classification: the labels functions may vote "
                                "(default task.labels). Extraction uses task.entity_types plus 'O' (not an entity).")
