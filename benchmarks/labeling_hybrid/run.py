@@ -60,6 +60,7 @@ def main() -> None:
     p.add_argument("--test", type=int, default=40, help="gold test examples (never trained on)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--reviews", default="50,100,200")
+    p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--out", default=None)
     a = p.parse_args()
     reviews = [int(x) for x in a.reviews.split(",") if x]
@@ -68,7 +69,7 @@ def main() -> None:
     base = [f"labeling.functions_module={ROOT / 'examples/labeling/finance_lfs.py'}",
             f"labeling.rules_file={ROOT / 'examples/labeling/finance_rules.yaml'}",
             f"project.runs_dir={out_dir / 'runs'}", "general.enabled=false", f"training.max_steps={a.steps}",
-            f"task.max_test_examples={a.test}", "project.name=hybrid"]
+            f"task.max_test_examples={a.test}", f"task.max_new_tokens={a.max_new_tokens}", "project.name=hybrid"]
     cfg = load_config(None, base)
     task = make_task(cfg.task)
     examples = read_files([resolve_path(cfg.data.train_files[0])]).examples
@@ -90,6 +91,7 @@ def main() -> None:
 
     session = Session(cfg)
     res = {"date": date, "setup": {"pool": len(pool), "test": len(test), "steps": a.steps,
+                                   "max_new_tokens": a.max_new_tokens,
                                    "batch_size": cfg.training.batch_size, "model": cfg.model.name_or_path,
                                    "reviewer": "scripted ideal reviewer (answers gold): an upper bound",
                                    "label_model": cfg.labeling.label_model},

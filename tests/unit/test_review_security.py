@@ -314,9 +314,13 @@ def test_adjudication_view_shows_both_labels_and_who_gave_them(tmp_path):
 
 
 # -- leasing -----------------------------------------------------------------------------------------------
-def test_concurrent_reviewers_get_different_items_and_leases_expire(tmp_path):
+def test_concurrent_reviewers_get_different_items_and_leases_expire(tmp_path, monkeypatch):
+    import tunewright.review.store as store_mod
+
+    clock = [1_000_000.0]  # a fake clock: a busy machine must not expire the leases mid-test
+    monkeypatch.setattr(store_mod.time, "time", lambda: clock[0])
     store, _ = make_store(tmp_path / "r.db", n_items=8)
-    store = Store(store.url, lease_seconds=0.5)
+    store = Store(store.url, lease_seconds=60)
     names = [f"r{i}" for i in range(5)]
     got, barrier = {}, threading.Barrier(5)
 
@@ -332,7 +336,7 @@ def test_concurrent_reviewers_get_different_items_and_leases_expire(tmp_path):
     assert len(set(got.values())) == 5  # five reviewers at once: five different single-review items
     assert store.next_item("r0").id == got["r0"]  # a reload keeps the same item
     assert store.progress("zed")["left"] == 3
-    time.sleep(0.6)  # r0 went to lunch: the lease ran out, the item is open again
+    clock[0] += 61  # everyone went to lunch: the leases ran out, the items are open again
     assert store.next_item("zed").id == min(got.values())
 
 

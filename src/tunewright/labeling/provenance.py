@@ -51,7 +51,8 @@ def training_labels(cfg, examples: list[Example], labels: list[Example], votes: 
     from tunewright.labeling.run import relabel
 
     lab = cfg.labeling
-    gold_pool = [i for i, ex in enumerate(examples) if has_answer(ex) and ex.id not in reviewed]
+    # the test draw does not depend on the reviews, so it stays the same from one review round to the next
+    gold_pool = [i for i, ex in enumerate(examples) if has_answer(ex)]
     test_idx: set[int] = set()
     if hold_out_test and gold_pool:
         n_test = min(len(gold_pool), max(1, int(round(cfg.split.test_fraction * len(examples)))))

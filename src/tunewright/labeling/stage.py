@@ -210,6 +210,9 @@ def stage_review_next(cfg, run: Run, n: int) -> dict:
         suspects.setdefault(i, []).extend(reasons)
     index = {ex.id: i for i, ex in enumerate(examples)}
     queued = {it.example_id for it in store.items()}
+    held_out = run.data_dir / "labeled_test.jsonl"  # gold test examples: a review there would not train
+    if held_out.exists():
+        queued |= {e.id for e in read_examples(held_out)}
     reviewer_split = {}
     for ex_id, f in _reviewer_disagreement(store).items():
         if ex_id in index:
