@@ -61,6 +61,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--reviews", default="50,100,200")
     p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--labels-only", action="store_true", help="score each arm's training labels against gold and "
+                   "price them, without training (minutes instead of hours)")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     reviews = [int(x) for x in a.reviews.split(",") if x]
@@ -89,6 +91,25 @@ def main() -> None:
     arms["gold"] = [ex.answer() for ex in pool]
     gold_parsed = [task.parse(ex.answer()) or [] for ex in pool]
 
+    if a.labels_only:
+        res = {"date": date, "mode": "labels only: training-label entity F1 vs gold, no model trained",
+               "setup": {"pool": len(pool), "label_model": cfg.labeling.label_model,
+                         "reviewer": "scripted ideal reviewer (answers gold): an upper bound"}, "arms": {}}
+        for name, answers in arms.items():
+            n_rev = 0 if name == "label_model" else (None if name == "gold" else int(name.split("+")[1].split("_")[0]))
+            res["arms"][name] = {"training_label_entity_f1": round(M.entity_f1([task.parse(x) or [] for x in answers],
+                                                                               gold_parsed)["f1"], 4),
+                                 "reviewed_items": len(pool) if n_rev is None else n_rev,
+                                 "labeling_usd": arm_costs(cfg, len(pool), n_rev)}
+        lm = res["arms"]["label_model"]
+        for arm in res["arms"].values():
+            d_f1 = arm["training_label_entity_f1"] - lm["training_label_entity_f1"]
+            d_usd = arm["labeling_usd"]["expected"] - lm["labeling_usd"]["expected"]
+            arm["usd_per_label_f1_point"] = round(d_usd / (100 * d_f1), 2) if d_f1 > 0 and d_usd > 0 else None
+        path = Path(__file__).parent / f"results-labels-only-{date}.json"
+        path.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(res, indent=2))
+        return
     session = Session(cfg)
     res = {"date": date, "setup": {"pool": len(pool), "test": len(test), "steps": a.steps,
                                    "max_new_tokens": a.max_new_tokens,
