@@ -291,7 +291,17 @@ class Store:
             q = select(Item).where(*self._open_for(reviewer, t))
             held = s.scalar(q.where(Item.id.in_(select(Lease.item_id).where(Lease.reviewer == reviewer)))
                             .order_by(Item.position).limit(1))
-            item = held or s.scalar(q.order_by(Item.position).limit(1).with_for_update(skip_locked=True))
+            item, tried = held, []
+            while item is None:
+                item = s.scalar(q.where(Item.id.not_in(tried)).order_by(Item.position).limit(1)
+                                .with_for_update(skip_locked=True))
+                if item is None:
+                    break
+                # PostgreSQL (read committed): the statement's snapshot may predate a lease another reviewer
+                # committed on this row just before we locked it; with the row lock held, count again
+                if s.scalar(select(Item.id).where(Item.id == item.id, *self._open_for(reviewer, t))) is None:
+                    tried.append(item.id)
+                    item = None
             s.execute(delete(Lease).where(Lease.reviewer == reviewer))  # one lease per reviewer at a time
             if item is not None:
                 s.add(Lease(item_id=item.id, reviewer=reviewer, expires=t + self.lease_seconds))
