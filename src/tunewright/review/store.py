@@ -254,11 +254,16 @@ class Store:
 
     # -- items -----------------------------------------------------------------------------------------
     def add_items(self, rows: list[dict]) -> int:
-        """Queue items (dicts with Item's fields); an example already queued is left as it is."""
+        """Queue items (dicts with Item's fields); an example already queued is left as it is; returns how many
+        were added."""
         with self.session() as s, s.begin():
             have = set(s.scalars(select(Item.example_id)))
             start = (s.scalar(select(func.max(Item.position))) or -1) + 1
-            new = [r for r in rows if r["example_id"] not in have]
+            new = []
+            for r in rows:  # an example already queued, or twice in these rows (identical texts), is queued once
+                if r["example_id"] not in have:
+                    have.add(r["example_id"])
+                    new.append(r)
             for k, r in enumerate(new):
                 s.add(Item(position=start + k, **{**r, "evidence_json": json.dumps(r.get("evidence_json", {}))}))
         return len(new)
