@@ -39,6 +39,15 @@ def make_store(db: Path, n_items: int = 12, double_every: int = 0, gold_every: i
     return store, tokens
 
 
+def local_client(app, **kw):
+    """A TestClient that talks to the app as a browser on its own page would: Host 127.0.0.1 and the matching
+    Origin on every request (the app refuses a POST from any other origin)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="http://127.0.0.1", headers={"Origin": "http://127.0.0.1", **kw.pop("headers", {})},
+                      **kw)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,6 +140,11 @@ def check_load(store: Store, result: dict) -> dict:
     import numpy as np
 
     rows = store.judgments()
+    required = {it.id: it.required_reviews for it in store.items()}
+    per_item: dict[int, int] = {}
+    for j in store.judgments(current_only=True):
+        if j.action != "skip":
+            per_item[j.item_id] = per_item.get(j.item_id, 0) + 1
     keys = [j.form_key for j in rows]
     pairs = [(j.item_id, j.reviewer) for j in rows]
     acked = {k for _, k in result["acked"]}
@@ -138,6 +152,9 @@ def check_load(store: Store, result: dict) -> dict:
     return {"acknowledged": len(acked), "rows": len(rows), "lost": len(acked - set(keys)),
             "duplicated": (len(keys) - len(set(keys))) + (len(pairs) - len(set(pairs))),
             "unacknowledged_rows": len(set(keys) - acked), "errors": len(result["errors"]),
+            # items judged by more reviewers than they need: what leasing prevents
+            "over_reviewed": sum(1 for i, n in per_item.items() if n > required[i]),
+            "max_judgments_per_item": max(per_item.values(), default=0),
             "posts": len(result["latencies"]), "wall_s": round(result["wall_s"], 3),
             "throughput_posts_per_s": round(len(result["latencies"]) / result["wall_s"], 1),
             "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,

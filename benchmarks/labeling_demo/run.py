@@ -23,9 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
-from fastapi.testclient import TestClient  # noqa: E402
-
-from review_helpers import hidden_fields  # noqa: E402
+from review_helpers import hidden_fields, local_client  # noqa: E402
 from tunewright.assets import resolve_path  # noqa: E402
 from tunewright.config import load_config  # noqa: E402
 from tunewright.evaluation import metrics as M  # noqa: E402
@@ -49,7 +47,7 @@ def review_session(cfg, lab_dir: Path, examples, gold_by_text: dict[str, str], o
     store = Store(f"sqlite:///{work / 'review.db'}")
     init_review(cfg, work, examples, store)
     token = store.add_reviewer("oracle")
-    client = TestClient(create_app(store, label_validator(cfg)), headers={"Authorization": f"Bearer {token}"})
+    client = local_client(create_app(store, label_validator(cfg)), headers={"Authorization": f"Bearer {token}"})
     t0, changed = time.perf_counter(), 0
     while 'id="done"' not in (page := client.get("/item")).text:
         f = hidden_fields(page.text)

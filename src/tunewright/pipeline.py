@@ -253,12 +253,17 @@ def enforce_gates(forgetting_verdict: str, reasons: list[str]) -> None:
 
 
 def run_all(cfg: Config, run: Run | None = None, force: bool = False) -> tuple[Run, Headline]:
-    """Every stage from one config into one run directory: audit, split, base eval, train, eval, report.
+    """Every stage from one config into one run directory: audit, split, base eval, train, eval, report; with a
+    labeling section (functions), label and review first (labeling/stage.py: stage_training_labels).
 
     A failed data gate stops the run (GateFailed) unless ``force``."""
     run = run or new_run(cfg)
-    session = Session(cfg)
     t0 = time.perf_counter()
+    from tunewright.labeling.stage import labeling_configured, stage_training_labels
+
+    if labeling_configured(cfg):  # label -> review (where reviews exist) -> the labeled set the audit reads
+        cfg, _ = stage_training_labels(cfg, run)
+    session = Session(cfg)
     stage_audit(cfg, run, session, force=force)
     stage_split(cfg, run)
     stage_eval(cfg, run, "base", session)

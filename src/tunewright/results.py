@@ -224,6 +224,15 @@ class ReviewExportOutcome:
     reviewed: int
     changed: int
     path: Path
+    problems: list[dict[str, Any]] = field(default_factory=list)  # stored labels left out: they no longer read
+
+
+@dataclass(frozen=True)
+class InteropOutcome:
+    """``tunewright review transfer``: records exported or judgments imported, and what an export left out."""
+
+    count: int
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,9 @@ the app (TestClient, real SQLite), export with provenance, agreement, Label Stud
 import json
 import re
 
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from review_helpers import ROOT, hidden_fields
+from review_helpers import ROOT, hidden_fields, local_client
 from tunewright.cli import app
 from tunewright.config import load_config
 from tunewright.reporting.labeling_section import labeling_html, labeling_section
@@ -44,7 +43,7 @@ def test_label_review_export_agreement_interop(tmp_path, monkeypatch):
     assert sum(it.gold is not None for it in store.items()) == 3
     web = create_app(store, label_validator(load_config(tmp_path / "tunewright.yaml")))
     for name in ("ann", "ben"):
-        c = TestClient(web, headers={"Authorization": f"Bearer {tokens[name]}"})
+        c = local_client(web, headers={"Authorization": f"Bearer {tokens[name]}"})
         while 'id="done"' not in (page := c.get("/item")).text:
             f = hidden_fields(page.text)
             data = {**f, "action": "accept"} if name == "ann" else {**f, "action": "correct", "label": "No entities found"}
@@ -90,3 +89,12 @@ def test_label_review_export_agreement_interop(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "imported 1 judgments" in r.output, r.output
     (yan,) = [j for j in store.judgments() if j.reviewer == "argilla:yan"]
     assert yan.after == "No entities found" and yan.item_id == store.items()[1].id
+
+    # revoke: the token stops working at once, a reissued one works
+    r = cli.invoke(app, ["review", "revoke", "--run", str(run), "--reviewer", "ann", "--reissue"])
+    assert r.exit_code == 0 and "token revoked" in r.output, r.output
+    new = re.search(r"new token (\S+)", r.output).group(1)
+    assert local_client(web, headers={"Authorization": f"Bearer {tokens['ann']}"}).get("/item").status_code == 401
+    assert local_client(web, headers={"Authorization": f"Bearer {new}"}).get("/item").status_code == 200
+    r = cli.invoke(app, ["review", "revoke", "--run", str(run), "--reviewer", "nobody"])
+    assert r.exit_code != 0 and "no reviewer 'nobody'" in r.output

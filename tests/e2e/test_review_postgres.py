@@ -51,3 +51,4 @@ def test_postgres_server_under_load(pg_url, tmp_path, monkeypatch):
     stats = check_load(store, result)
     assert result["errors"] == [] and stats["acknowledged"] == 100
     assert stats["lost"] == 0 and stats["duplicated"] == 0 and stats["rows"] == 100
+    assert stats["over_reviewed"] == 0  # leased with SELECT ... FOR UPDATE SKIP LOCKED: one reviewer per item

@@ -199,4 +199,24 @@ def test_class_labeling_end_to_end_and_validator():
     assert summary["refund"]["accuracy"] == 1.0 and summary["refund"]["coverage"] == 0.5
     assert r.scores["function:always_bug"]["accuracy"] == 0.25
     check = label_validator(cfg)
-    assert check("bug") is None and "not one of" in check("feature")
+    assert check("bug", "").label == "bug" and check("Bug ", "").label == "bug"
+    assert "not one of the labels" in check("feature", "").error
+
+
+def test_span_label_model_keeps_a_lone_vote_for_a_rare_type():
+    """Issue 17: one model over TYPES + O let the many O votes overrule a lone vote for a rare type. Classes
+    [PERSON, ORGANIZATION, O]: a wide function votes O on 600 candidates, a precise one votes ORGANIZATION alone
+    on 100 others, a third votes PERSON on 200 (50 of them also voted O by the wide one)."""
+    P_, ORG, O = 0, 1, 2
+    L = np.full((900, 3), -1, dtype=int)
+    L[:600, 0] = O
+    L[600:700, 1] = ORG
+    L[700:900, 2] = P_
+    L[550:600, 2] = P_  # overlap: wide O vs PERSON
+    span = fit_predict("span", L, 3).argmax(axis=1)
+    one_coin = fit_predict("one_coin_dawid_skene", L, 3).argmax(axis=1)
+    assert (span[600:700] == ORG).all() and (span[700:900] == P_).all() and (span[:550] == O).all()
+    # what the span model fixes: one-coin over TYPES + O turns the PERSON function's 150 lone votes into O
+    assert (one_coin[700:900] == O).all()
+    P = fit_predict("span", L, 3)
+    assert np.allclose(P.sum(axis=1), 1.0) and (P >= 0).all()

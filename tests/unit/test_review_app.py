@@ -3,9 +3,8 @@
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 
-from review_helpers import make_store
+from review_helpers import local_client, make_store
 from tunewright.config import load_config
 from tunewright.review.app import create_app
 from tunewright.review.service import agreement, final_labels, label_validator
@@ -17,7 +16,7 @@ def form_fields(html: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', first))
 
 
-def sign_in(client: TestClient, token: str):
+def sign_in(client, token: str):
     page = client.get("/login")
     csrf = form_fields(page.text)["csrf"]
     return client.post("/login", data={"token": token, "csrf": csrf}, follow_redirects=False)
@@ -26,7 +25,8 @@ def sign_in(client: TestClient, token: str):
 @pytest.fixture
 def app_env(tmp_path):
     store, tokens = make_store(tmp_path / "review.db", n_items=6, double_every=3, gold_every=2, xss_first=True)
-    app = create_app(store, label_validator(load_config()))
+    cfg = load_config()
+    app = create_app(store, label_validator(cfg), entity_types=cfg.task.entity_types)
     return store, tokens, app
 
 
@@ -34,14 +34,14 @@ def app_env(tmp_path):
                                          ("get", "/static/review.js"), ("get", "/api/progress")])
 def test_every_route_needs_a_token(app_env, method, path):
     _, _, app = app_env
-    c = TestClient(app)
+    c = local_client(app)
     assert getattr(c, method)(path).status_code == 401
     assert getattr(c, method)(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
 def test_sign_in_needs_the_form_csrf_and_a_real_token(app_env):
     _, tokens, app = app_env
-    c = TestClient(app)
+    c = local_client(app)
     c.get("/login")
     assert c.post("/login", data={"token": tokens["alice"], "csrf": "forged"}).status_code == 403
     assert sign_in(c, "not-a-token").status_code == 401
@@ -52,20 +52,20 @@ def test_sign_in_needs_the_form_csrf_and_a_real_token(app_env):
 
 def test_untrusted_text_is_escaped_and_scripts_are_locked_down(app_env):
     _, tokens, app = app_env
-    c = TestClient(app)
+    c = local_client(app)
     sign_in(c, tokens["alice"])
     page = c.get("/item")
     assert page.status_code == 200
     assert "<script>window.__pwned" not in page.text and "onerror=\"window" not in page.text
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in page.text  # shown as text, in example and evidence
-    assert page.text.count("&lt;script&gt;") == 2
+    assert page.text.count("&lt;script&gt;") == 3  # the example, the evidence table, the span picker's data
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
 
 
 def test_forged_or_transplanted_forms_are_refused(app_env):
     store, tokens, app = app_env
-    alice, bob = TestClient(app), TestClient(app)
+    alice, bob = local_client(app), local_client(app)
     sign_in(alice, tokens["alice"])
     sign_in(bob, tokens["bob"])
     f = form_fields(alice.get("/item").text)
@@ -80,7 +80,7 @@ def test_forged_or_transplanted_forms_are_refused(app_env):
 
 def test_resubmitted_form_does_not_duplicate(app_env):
     store, tokens, app = app_env
-    c = TestClient(app)
+    c = local_client(app)
     sign_in(c, tokens["alice"])
     f = form_fields(c.get("/item").text)
     for _ in range(3):
@@ -93,11 +93,11 @@ def test_resubmitted_form_does_not_duplicate(app_env):
 
 def test_correction_is_validated_and_recorded_with_before_and_after(app_env):
     store, tokens, app = app_env
-    c = TestClient(app)
+    c = local_client(app)
     sign_in(c, tokens["alice"])
     f = form_fields(c.get("/item").text)
     bad = c.post("/judge", data={**f, "action": "correct", "label": "[Borrower - ROBOT]"})
-    assert bad.status_code == 400 and "cannot read" in bad.text and store.judgments() == []
+    assert bad.status_code == 400 and "Cannot read the part" in bad.text and store.judgments() == []
     f2 = form_fields(bad.text)
     ok = c.post("/judge", data={**f2, "action": "correct", "label": "[Borrower - PERSON]"}, follow_redirects=False)
     assert ok.status_code == 303
@@ -111,7 +111,7 @@ def test_double_review_gold_and_agreement(app_env):
     store, tokens, app = app_env
     clients = {}
     for name in ("alice", "bob"):
-        clients[name] = TestClient(app)
+        clients[name] = local_client(app)
         sign_in(clients[name], tokens[name])
     seen = {"alice": [], "bob": []}
     for name, label in (("alice", "[Borrower - PERSON]"), ("bob", None)):
@@ -137,7 +137,7 @@ def test_double_review_gold_and_agreement(app_env):
 
 def test_no_request_parameter_reaches_a_path(app_env):
     _, tokens, app = app_env
-    c = TestClient(app, headers={"Authorization": f"Bearer {tokens['alice']}"})
+    c = local_client(app, headers={"Authorization": f"Bearer {tokens['alice']}"})
     assert "keydown" in c.get("/static/review.js").text
     for path in ("/static/../store.py", "/static/%2e%2e/store.py", "/static/review.css", "/templates/item.html"):
         r = c.get(path)

@@ -73,7 +73,8 @@ def test_queue_order_skip_and_double_review(tmp_path):
     assert store.next_item("bob").id == i0.id
     store.record_judgment(i0.id, "bob", "accept", i0.suggested, "b0")
     assert store.next_item("bob").id == i2.id  # i1 had its one review from alice
-    assert store.progress("alice") == {"mine": 2, "items": 3, "judgments_needed": 5, "judgments_made": 2}
+    # i2 still needs two reviews and bob holds one lease on it: one left for alice
+    assert store.progress("alice") == {"left": 1, "mine": 2, "items": 3, "judgments_needed": 5, "judgments_made": 2}
 
 
 def test_reviewer_disagreement_sends_the_item_to_a_third_reviewer_first(tmp_path):
@@ -90,3 +91,10 @@ def test_reviewer_disagreement_sends_the_item_to_a_third_reviewer_first(tmp_path
 
     f = final_labels(store)["ex0000"]
     assert f["label"] == "[Borrower - PERSON]" and not f["agreement"] and f["reviewers"] == ["alice", "bob", "carol"]
+
+
+def test_the_same_example_twice_in_one_batch_is_queued_once(tmp_path):
+    store, _ = make_store(tmp_path / "r.db", n_items=1)
+    row = {"example_id": "dup", "text": "< PAGE >", "suggested": "No entities found", "evidence_json": {}}
+    assert store.add_items([row, dict(row)]) == 1 and store.add_items([row]) == 0
+    assert [it.example_id for it in store.items()] == ["ex0000", "dup"]

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tunewright.cli import cost, data, evaluate, labeling, project, studies, train
+from tunewright.cli import cost, data, evaluate, labeling, project, review, studies, train
 from tunewright.cli.common import set_debug
 
 app = typer.Typer(help="tunewright: make a domain fine-tune succeed, and prove that it did.", no_args_is_help=True,
@@ -30,7 +30,7 @@ for _group in (project.app, data.stages, train.app, evaluate.reports, studies.ap
         app.registered_commands.append(_cmd)
 app.add_typer(data.app, name="data")
 app.add_typer(evaluate.app, name="eval")
-app.add_typer(labeling.review_app, name="review")
+app.add_typer(review.review_app, name="review")
 app.add_typer(cost.app, name="cost")
 
 

@@ -94,7 +94,10 @@ def label_examples(cfg, examples: list[Example], fns: list[LabelingFunction], pr
     votes = apply_functions(examples, fns, classes, progress=progress)
     k = len(classes)
     L = votes.matrix
-    probs = fit_predict(cfg.labeling.label_model, L, k, seed=cfg.labeling.seed)
+    name = cfg.labeling.label_model
+    if name == "auto":
+        name = "span" if kind == "span" else "one_coin_dawid_skene"
+    probs = fit_predict(name, L, k, seed=cfg.labeling.seed)
     maj = fit_predict("majority", L, k)
     voted = (L >= 0).any(axis=1) if L.size else np.zeros(len(votes.items), dtype=bool)
     # an item nobody voted on has no label (class) / is not a candidate at all (span): -1

@@ -16,6 +16,14 @@ def labeling_section(run: Run) -> dict | None:
     out = {"analysis": read_json(d / "analysis.json")}
     if (d / "agreement.json").exists():
         out["agreement"] = read_json(d / "agreement.json")
+    if (d / "provenance.json").exists():
+        out["provenance"] = read_json(d / "provenance.json")
+        train = run.data_dir / "train.jsonl"
+        if train.exists():  # after the audit and the split: what the model actually trained on
+            from tunewright.labeling.provenance import source_counts
+            from tunewright.records import read_examples
+
+            out["provenance"]["train_split"] = source_counts(read_examples(train))
     return out
 
 
@@ -38,6 +46,14 @@ def labeling_html(section: dict | None, table: Callable[[list[list], list[str]],
     parts = [f"<h2>Programmatic labels ({a['examples']} examples, {a['items']} voted items)</h2>",
              table(rows, ["function", "votes", "coverage", "overlap", "conflict", "accuracy on gold votes",
                           f"{metric} alone"])]
+    prov = section.get("provenance")
+    if prov:
+        c, t = prov["counts"], prov.get("train_split", {})
+        parts.append("<h3>Where the training labels came from</h3>")
+        parts.append(table([[src, c.get(src, 0), t.get(src, "")] for src in ("label_model", "review", "gold")]
+                           + [["dropped (confidence < %s)" % prov["min_confidence"], c["dropped_low_confidence"], ""]],
+                           ["label source", "labeled set", "train split"]))
+        parts.append(f"<p>Test labels: {html.escape(str(prov['test_labels']))}</p>")
     ag = section.get("agreement")
     if ag:
         alpha = ag.get("krippendorff_alpha")

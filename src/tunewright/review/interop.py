@@ -10,9 +10,9 @@ form key of an imported judgment is derived from the source record and user.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+from tunewright.review.labels import find_name, label_checker
 from tunewright.review.store import Store
 from tunewright.errors import InputError
 
@@ -23,8 +23,7 @@ def _spans(text: str, ents: list[tuple[str, str]]) -> list[dict]:
     """Character spans of entities in order: each is searched from the end of the previous one."""
     out, pos = [], 0
     for name, etype in ents:
-        m = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)").search(text, pos) or \
-            re.compile(rf"(?<!\w){re.escape(name)}(?!\w)").search(text)
+        m = find_name(text, name, pos) or find_name(text, name)
         if m is None:
             raise ValueError(f"entity {name!r} does not occur in the text")
         out.append({"start": m.start(), "end": m.end(), "text": name, "label": etype})
@@ -65,23 +64,56 @@ def _ls_result(codec: Codec, text: str, answer: str) -> list[dict]:
             for s in codec.to_value(text, answer)]
 
 
-def export_label_studio(store: Store, cfg, path: Path) -> int:
-    codec = Codec(cfg)
+def _readable(convert, problems: list | None, it, j=None):
+    """``convert()``, or None after noting in ``problems`` why this stored label does not convert: one bad
+    row (a store written before labels were checked) must not sink the whole export."""
+    try:
+        return convert()
+    except ValueError as e:
+        if problems is None:
+            raise
+        problems.append({"example_id": it.example_id, "judgment_id": None if j is None else j.id,
+                         "reviewer": None if j is None else j.reviewer, "reason": str(e)})
+        return None
+
+
+def _checked(check, label: str, it, where: str) -> str:
+    """An imported label passes the same check as one typed in the app, or the import stops naming it."""
+    c = check(label, it.text)
+    if c.error:
+        raise ValueError(f"{where}: {c.error}")
+    return c.label
+
+
+def _by_item(store: Store) -> dict[int, list]:
     by_item: dict[int, list] = {}
     for j in store.judgments():
         by_item.setdefault(j.item_id, []).append(j)
+    return by_item
+
+
+def export_label_studio(store: Store, cfg, path: Path, problems: list | None = None) -> int:
+    """Every item as a Label Studio task. With ``problems`` (a list), a stored label that does not convert is
+    left out and described there instead of failing the export."""
+    codec = Codec(cfg)
+    by_item = _by_item(store)
     tasks = []
     for it in store.items():
         ev = json.loads(it.evidence_json or "{}")
+        anns = []
+        for j in by_item.get(it.id, []):
+            res = [] if j.after is None else _readable(lambda: _ls_result(codec, it.text, j.after), problems, it, j)
+            if res is not None:
+                anns.append({"id": j.id, "completed_by": j.reviewer, "tunewright_judgment_id": j.id,
+                             "created_at": j.created_at, "was_cancelled": j.action == "skip", "result": res,
+                             "tunewright_supersedes": j.supersedes})
+        pred = _readable(lambda: _ls_result(codec, it.text, it.suggested), problems, it)
         tasks.append({
             "id": it.id,
             "data": {"text": it.text, "example_id": it.example_id},
-            "predictions": [{"model_version": "tunewright-label-model", "score": ev.get("confidence"),
-                             "result": _ls_result(codec, it.text, it.suggested)}],
-            "annotations": [{"id": j.id, "completed_by": j.reviewer, "tunewright_judgment_id": j.id, "created_at": j.created_at,
-                             "was_cancelled": j.action == "skip",
-                             "result": [] if j.after is None else _ls_result(codec, it.text, j.after)}
-                            for j in by_item.get(it.id, [])],
+            "predictions": [] if pred is None else [{"model_version": "tunewright-label-model",
+                                                     "score": ev.get("confidence"), "result": pred}],
+            "annotations": anns,
         })
     path.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
     return len(tasks)
@@ -89,7 +121,7 @@ def export_label_studio(store: Store, cfg, path: Path) -> int:
 
 def import_label_studio(store: Store, cfg, path: Path) -> int:
     """Annotations of a Label Studio export become judgments on the items with the same example_id."""
-    codec = Codec(cfg)
+    codec, check = Codec(cfg), label_checker(cfg)
     items = {it.example_id: it for it in store.items()}
     tasks = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(tasks, list):
@@ -117,6 +149,7 @@ def import_label_studio(store: Store, cfg, path: Path) -> int:
                     raise InputError(f"{path}: task [{t_i}]: annotation {a.get('id')} has no choices result")
                 after = ch[0]
             if not a.get("was_cancelled"):
+                after = _checked(check, after, it, f"{path}: task [{t_i}] (id {task.get('id')}) annotation {a.get('id')}")
                 action = "accept" if after == it.suggested else "correct"
             rec = store.record_judgment(it.id, f"labelstudio:{user}", action, after,
                                         f"ls:{task.get('id')}:{a.get('id')}:{user}"[:64])
@@ -125,32 +158,38 @@ def import_label_studio(store: Store, cfg, path: Path) -> int:
 
 
 # -- Argilla -----------------------------------------------------------------------------------------------
-def export_argilla(store: Store, cfg, path: Path) -> int:
-    """Argilla (v2) records as JSON lines: fields.text, a suggestion from the label model, responses."""
+def export_argilla(store: Store, cfg, path: Path, problems: list | None = None) -> int:
+    """Argilla (v2) records as JSON lines: fields.text, a suggestion from the label model, responses (the
+    current judgment of each reviewer: Argilla keeps one response per user). ``problems`` as for Label Studio."""
     codec = Codec(cfg)
-    by_item: dict[int, list] = {}
-    for j in store.judgments():
-        by_item.setdefault(j.item_id, []).append(j)
+    by_item = _by_item(store)
+    superseded = {j.supersedes for js in by_item.values() for j in js if j.supersedes is not None}
     lines = []
     for it in store.items():
         ev = json.loads(it.evidence_json or "{}")
+        responses = []
+        for j in by_item.get(it.id, []):
+            if j.id in superseded:
+                continue
+            value = None if j.after is None else _readable(lambda: codec.to_value(it.text, j.after), problems, it, j)
+            if j.after is None or value is not None:
+                responses.append({"question_name": FROM_NAME, "user_id": j.reviewer, "tunewright_judgment_id": j.id,
+                                  "status": "discarded" if j.action == "skip" else "submitted", "value": value})
+        sugg = _readable(lambda: codec.to_value(it.text, it.suggested), problems, it)
         lines.append(json.dumps({
             "id": it.example_id,
             "fields": {"text": it.text},
             "metadata": {"item_id": it.id, "source": it.source},
-            "suggestions": [{"question_name": FROM_NAME, "value": codec.to_value(it.text, it.suggested),
-                             "score": ev.get("confidence"), "agent": "tunewright-label-model"}],
-            "responses": [{"question_name": FROM_NAME, "user_id": j.reviewer, "tunewright_judgment_id": j.id,
-                           "status": "discarded" if j.action == "skip" else "submitted",
-                           "value": None if j.after is None else codec.to_value(it.text, j.after)}
-                          for j in by_item.get(it.id, [])],
+            "suggestions": [] if sugg is None else [{"question_name": FROM_NAME, "value": sugg,
+                                                     "score": ev.get("confidence"), "agent": "tunewright-label-model"}],
+            "responses": responses,
         }, ensure_ascii=False))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines)
 
 
 def import_argilla(store: Store, cfg, path: Path) -> int:
-    codec = Codec(cfg)
+    codec, check = Codec(cfg), label_checker(cfg)
     items = {it.example_id: it for it in store.items()}
     added = 0
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -168,6 +207,7 @@ def import_argilla(store: Store, cfg, path: Path) -> int:
                 action, after = "skip", None
             else:
                 after = codec.from_spans(r["value"]) if codec.span else str(r["value"])
+                after = _checked(check, after, it, f"{path}:{n}: response of {user}")
                 action = "accept" if after == it.suggested else "correct"
             rec_ = store.record_judgment(it.id, f"argilla:{user}", action, after, f"ar:{rec['id']}:{user}"[:64])
             added += rec_.created

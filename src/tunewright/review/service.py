@@ -19,10 +19,10 @@ def default_db_url(labeling_dir: Path) -> str:
 
 
 def label_validator(cfg):
-    """A function text -> None (usable) or the reason it is not, for the task's answer format."""
-    from tunewright.evaluation.tasks import task_type
+    """``check(label, sentence) -> Checked``: the review app's label check (see review/labels.py)."""
+    from tunewright.review.labels import label_checker
 
-    return task_type(cfg.task).label_checker(cfg.task, list(cfg.labeling.classes))
+    return label_checker(cfg)
 
 
 def queue_rows(cfg, examples: list[Example], labels: list[Example], votes_by_example: dict[str, dict],
@@ -51,20 +51,28 @@ def queue_rows(cfg, examples: list[Example], labels: list[Example], votes_by_exa
     return rows
 
 
-def init_review(cfg, labeling_dir: Path, examples: list[Example], store: Store) -> int:
-    """Queue the labeling stage's most valuable examples in the store; returns how many were added."""
-    labels = read_examples(labeling_dir / "labels.jsonl")
+def read_votes(labeling_dir: Path) -> dict[str, dict]:
+    """example id -> {candidate or "(example)": {function: vote}} from the label stage's votes.jsonl."""
     votes: dict[str, dict] = {}
     for line in (labeling_dir / "votes.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
             r = json.loads(line)
             votes.setdefault(r["example_id"], {})[r["candidate"] or "(example)"] = r["votes"]
+    return votes
+
+
+def init_review(cfg, labeling_dir: Path, examples: list[Example], store: Store) -> int:
+    """Queue the labeling stage's most valuable examples in the store; returns how many were added."""
+    labels = read_examples(labeling_dir / "labels.jsonl")
+    votes = read_votes(labeling_dir)
     queue = [json.loads(x) for x in (labeling_dir / "queue.jsonl").read_text(encoding="utf-8").splitlines() if x]
     return store.add_items(queue_rows(cfg, examples, labels, votes, queue))
 
 
-def final_labels(store: Store) -> dict[str, dict]:
-    """example_id -> reviewed label with its judgments; majority of non-skip judgments, ties to the latest."""
+def final_labels(store: Store, check=None, problems: list[dict] | None = None) -> dict[str, dict]:
+    """example_id -> reviewed label with its judgments; majority of the current (not superseded) non-skip
+    judgments, ties to the latest. With ``check`` (``label_validator(cfg)``), a stored label that no longer
+    passes is left out and listed in ``problems`` (a store written before labels were checked)."""
     items = {it.id: it for it in store.items()}
     by_item: dict[int, list] = {}
     for j in store.judgments():
@@ -72,27 +80,42 @@ def final_labels(store: Store) -> dict[str, dict]:
     out = {}
     for item_id, js in by_item.items():
         item = items[item_id]
-        made = [j for j in js if j.action != "skip"]
+        superseded = {j.supersedes for j in js if j.supersedes is not None}
+        made = []
+        for j in js:
+            if j.id in superseded or j.action == "skip":
+                continue
+            if check is not None:
+                c = check(j.after or "", item.text)
+                if c.error:
+                    if problems is not None:
+                        problems.append({"example_id": item.example_id, "judgment_id": j.id, "reviewer": j.reviewer,
+                                         "reason": f"stored label does not read: {c.error}"})
+                    continue
+            made.append(j)
         trail = [{"reviewer": j.reviewer, "at": j.created_at, "action": j.action, "before": j.before,
-                  "after": j.after} for j in js]
+                  "after": j.after, "revision": j.revision, "superseded": j.id in superseded} for j in js]
         if not made:
             continue
         counts = Counter(j.after for j in made)
         top = max(counts.values())
-        label = next(j.after for j in reversed(made) if counts[j.after] == top)
-        out[item.example_id] = {"label": label, "suggested": item.suggested, "changed": label != item.suggested,
-                                "reviewers": sorted({j.reviewer for j in made}),
+        winner = next(j for j in reversed(made) if counts[j.after] == top)
+        out[item.example_id] = {"label": winner.after, "suggested": item.suggested,
+                                "changed": winner.after != item.suggested,
+                                "reviewers": sorted({j.reviewer for j in made}), "at": winner.created_at,
                                 "agreement": len(counts) == 1, "judgments": trail}
     return out
 
 
-def export_reviewed(store: Store, labels_path: Path, out_path: Path) -> dict:
+def export_reviewed(store: Store, labels_path: Path, out_path: Path, check=None) -> dict:
     """Write every example with its final answer: reviewed where a reviewer judged it, else the label model's.
-    Each carries ``meta.review`` (who, when, what changed) or keeps ``meta.labeling`` as provenance."""
+    Each carries ``meta.review`` (who, when, what changed) or keeps ``meta.labeling`` as provenance. With
+    ``check``, stored labels that do not read are left out (the label model's answer stays) and counted."""
     from tunewright.labeling.run import relabel
 
     labels = read_examples(labels_path)
-    final = final_labels(store)
+    problems: list[dict] = []
+    final = final_labels(store, check, problems)
     out = []
     for lab in labels:
         f = final.get(lab.meta.get("source_example_id", ""))
@@ -105,14 +128,14 @@ def export_reviewed(store: Store, labels_path: Path, out_path: Path) -> dict:
         out.append(ex)
     write_jsonl(out_path, out)
     return {"examples": len(out), "reviewed": sum(1 for e in out if "review" in e.meta),
-            "changed": sum(1 for e in out if e.meta.get("review", {}).get("changed"))}
+            "changed": sum(1 for e in out if e.meta.get("review", {}).get("changed")), "problems": problems}
 
 
 def agreement(store: Store) -> dict:
     ratings: dict[str, dict[str, str]] = {}
     gold = {}
     items = {it.id: it for it in store.items()}
-    for j in store.judgments():
+    for j in store.judgments(current_only=True):
         if j.action != "skip":
             ratings.setdefault(j.reviewer, {})[str(j.item_id)] = j.after
     for it in items.values():
