@@ -476,7 +476,7 @@ class LabelingSection(Section):
     @field_validator("label_model")
     @classmethod
     def _known_label_model(cls, v):
-        return _registry("label_models").validate(v)
+        return v if v == "auto" else _registry("label_models").validate(v)
 
 
 class ReviewSection(Section):

@@ -52,8 +52,8 @@ def test_system_prompt_override_makes_copies_duplicates(tmp_path):
 
 def test_unknown_check_names_the_config_key(tmp_path):
     f = write_lines(tmp_path / "d.jsonl", [chat("a", "x")])
-    cfg = load_config(None, [f"data.train_files=[{f}]", "audit.checks=[schema, spellcheck]"])
     import pytest
 
+    # the config itself refuses it, before any data is read
     with pytest.raises(ValueError, match="audit.checks: unknown check 'spellcheck'"):
-        audit_data(cfg, tmp_path / "out")
+        load_config(None, [f"data.train_files=[{f}]", "audit.checks=[schema, spellcheck]"])

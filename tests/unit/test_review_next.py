@@ -23,7 +23,7 @@ def test_next_round_comes_from_uncertainty_disagreement_and_audit_suspects(tmp_p
     run = new_run(cfg)
     stage_training_labels(cfg, run)
     first = stage_review_init(cfg, run, ["ann"])
-    assert first["queued"] == 5
+    assert first.queued == 5
     # the run's audit flagged one labeled example as a label-noise suspect, one the next round would have missed
     queue = [json.loads(x) for x in (run.path / "labeling" / "queue.jsonl").read_text().splitlines()]
     labeled = {e.meta.get("source_example_id", e.id): e for e in read_examples(run.data_dir / "labeled.jsonl")}

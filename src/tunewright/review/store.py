@@ -43,7 +43,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_col
 
 from tunewright.errors import InputError
 
-from tunewright.errors import InputError
 
 ACTIONS = ("accept", "correct", "skip")
 
