@@ -101,15 +101,38 @@ def _guard(fn, *args, **kwargs):
 
 
 @app.command()
-def init(path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("tunewright.yaml"),
-         force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False):
-    """Write a commented starter tunewright.yaml (every field, its default and what it means)."""
-    from tunewright.config import render_starter_config
+def init(path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("tunewright.yaml"),
+         data: Annotated[Optional[list[Path]], typer.Option("--data", help="Your training data (JSONL or CSV); "
+                                                            "repeatable.")] = None,
+         test: Annotated[Optional[list[Path]], typer.Option("--test", help="A held-out test file; repeatable.")] = None,
+         model: Annotated[Optional[str], typer.Option("--model", help="Hub id or local folder of the base model.")] = None):
+    """Write a short tunewright.yaml inferred from your data: format, task type, labels or entity types, answer
+    length, test file. Prints what it inferred and why; never overwrites a file."""
+    from tunewright.starter import write_starter_config
 
-    if path.exists() and not force:
-        _fail(f"{path} exists; pass --force to overwrite")
-    path.write_text(render_starter_config(), encoding="utf-8")
-    out.print(f"wrote {path}")
+    if not data:
+        _fail("give your training data: tunewright init --data FILE [--test FILE] [--model ID] "
+              "('tunewright config --full' prints every field, its default and meaning)")
+    res = _guard(write_starter_config, [str(d) for d in data], path, [str(t) for t in test or []], model)
+    for f in res.findings:
+        value = "null" if f.value is None else f.value
+        typer.echo(f"{f.key}: {value}  - {f.why}")
+    typer.echo(f"wrote {path}; next: tunewright run -c {path}")
+
+
+@app.command("config")
+def config_cmd(full: Annotated[bool, typer.Option("--full", help="Every field with its default and meaning.")] = False,
+               config: ConfigOpt = None, set_: SetOpt = None):
+    """Print the resolved config (YAML), or with --full every field, its default and what it means."""
+    import yaml
+
+    from tunewright.config import config_to_dict, render_full_config
+
+    if full:
+        typer.echo(render_full_config())
+        return
+    cfg = _config(config, _overrides(set_))
+    typer.echo(yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True, width=110))
 
 
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Processes for the per-example data checks (audit.workers).")]
@@ -318,9 +341,9 @@ def demo(quick: Annotated[bool, typer.Option("--quick", help="A subset and few s
                                                           "with EWC and compare forgetting (two more trainings).")] = False,
          runs_dir: RunsDirOpt = None, set_: SetOpt = None):
     """Fine-tune SmolLM2-135M-Instruct with LoRA on ner_finance (offline assets) and report the uplift."""
-    from tunewright.pipeline import demo_overrides, run_all, stage_compare_mitigation, stage_report
+    from tunewright.pipeline import load_demo_config, run_all, stage_compare_mitigation, stage_report
 
-    cfg = _config(None, demo_overrides(quick) + _overrides(set_, runs_dir=runs_dir))
+    cfg = _guard(load_demo_config, quick, _overrides(set_, runs_dir=runs_dir))
     r, rep = _guard(run_all, cfg)
     if compare_mitigation:
         _print_mitigation(_guard(stage_compare_mitigation, cfg, r))

@@ -1,12 +1,14 @@
 """Typed configuration for ``tunewright.yaml``.
 
-Every field has a description and a default, so an empty file is a valid project: the embedded offline
-demo (SmolLM2-135M-Instruct fine-tuned on the evals package's ``ner_finance``). Unknown keys and wrong
-types are errors that name the key and the file.
+Every field has a description and a neutral default (STYLE.md #13): a project inherits nothing task-specific.
+The offline demo's choices (ner_finance, its instruction, its step count) live in its own config,
+``tunewright/demo.yaml`` (``examples/demo.yaml``). Unknown keys and wrong types are errors that name the key
+and the file, with the nearest known key suggested.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,14 +16,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tunewright.cost.settings import CostSection
-
-# The evals prompt (108 tokens) asks for chain of thought first; the demo trains direct answers with this
-# 47-token instruction instead, which also makes every training and evaluation sequence ~40% shorter.
-DEMO_SYSTEM_PROMPT = (
-    "Extract the named entities from this loan agreement sentence as [NAME - TYPE, ...] with TYPE in PERSON, "
-    "ORGANIZATION, LOCATION, in order of appearance; answer No entities found if there are none."
-)
-
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -52,9 +46,9 @@ class ModelSection(Section):
 
 class DataSection(Section):
     train_files: list[str] = Field(
-        default_factory=lambda: ["pkg:evals/registry/data/ner_finance/samples.jsonl"],
+        default_factory=list,
         description="Input files (JSONL chat / OpenAI evals / prompt-completion, or CSV). Split into "
-        "train/validation/test unless test_files is given.",
+        "train/validation/test unless test_files is given. 'tunewright init --data FILE' fills it in.",
     )
     test_files: list[str] = Field(
         default_factory=list, description="Optional held-out test files; when given, the split only carves validation."
@@ -65,11 +59,15 @@ class DataSection(Section):
     prompt_column: str = Field("prompt", description="CSV column holding the prompt.")
     completion_column: str = Field("completion", description="CSV column holding the expected answer.")
     system_prompt: str | None = Field(
-        DEMO_SYSTEM_PROMPT,
+        None,
         description="When set, replaces (or adds) the system message of every example, so training and "
-        "evaluation use one instruction. Null keeps the data's own.",
+        "evaluation use one instruction. Null (the default) keeps the data's own.",
     )
     max_records: int | None = Field(None, ge=1, description="Read at most this many usable records (subset runs).")
+    choices_from_prompt: bool = Field(
+        False, description="Multiple choice without a 'choices' field: read each record's choices from the option "
+        "lines that end its prompt ('a) ...', 'B. ...'), as letters or full lines, whichever the answer uses; a "
+        "record whose answer is not one of them is quarantined (no_choices).")
 
 
 class NormalizeSection(Section):
@@ -253,7 +251,7 @@ class StatsSection(Section):
 
 class TaskSection(Section):
     type: Literal["extraction", "classification", "generation", "multiple_choice"] = Field(
-        "extraction",
+        "generation",
         description="Task type: 'extraction' (entity-level micro P/R/F1 on NAME - TYPE lists), 'classification' "
         "(macro F1 over task.labels), 'generation' (task.metric: rouge_l, token_f1 or exact_match), "
         "'multiple_choice' (accuracy by log-likelihood of each record's 'choices').",
@@ -265,8 +263,8 @@ class TaskSection(Section):
         "for each answer (an LLM judge, say); its mean is reported as 'judge'. Off by default.",
     )
     entity_types: list[str] = Field(
-        default_factory=lambda: ["PERSON", "ORGANIZATION", "LOCATION"],
-        description="Entity types the answer may use; other types make an entity unparseable.",
+        default_factory=list,
+        description="Extraction: the entity types the answer may use; other types make an entity unparseable.",
     )
     empty_answer: str = Field("No entities found", description="The answer that means 'no entities'.")
     max_new_tokens: int = Field(96, ge=1, description="Token cap for each generated answer.")
@@ -464,12 +462,41 @@ class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file and the key."""
 
 
+def _section_at(loc: tuple) -> type[BaseModel] | None:
+    """The config class that holds the last key of ``loc`` (list indices walk into the item type)."""
+    import typing
+
+    cls: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        f = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        if f is None:
+            return None
+        ann = f.annotation
+        args = [a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+        cls = args[0] if args else ann
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def nearest_key(loc: tuple) -> str | None:
+    """The known key closest to an unknown one (difflib ratio >= 0.6), or None."""
+    cls = _section_at(loc)
+    if cls is None:
+        return None
+    known = [k for k in cls.model_fields if k != "base_dir"]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid configuration"]
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "<root>"
         if e["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
+            near = nearest_key(tuple(e["loc"]))
+            hint = f"; did you mean `{'.'.join([*map(str, e['loc'][:-1]), near])}`?" if near else ""
+            lines.append(f"  {key}: unknown key `{e['loc'][-1]}`{hint}")
         else:
             lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
     return "\n".join(lines)
@@ -540,11 +567,11 @@ def _render_section(cls: type[BaseModel], values: dict, indent: str) -> list[str
     return out
 
 
-def render_starter_config() -> str:
-    """A commented YAML of every section and field with its default and description."""
+def render_full_config() -> str:
+    """A commented YAML of every section and field with its default and description ('tunewright config --full')."""
     out = [
-        "# tunewright.yaml: every field is optional; the defaults run the offline demo",
-        "# (SmolLM2-135M-Instruct + LoRA on ner_finance). Point data and model at your own to fine-tune yours.",
+        "# tunewright.yaml: every field, its default and what it means. Every field is optional; a project",
+        "# sets only what differs ('tunewright init --data FILE' writes such a short file from your data).",
         "",
     ]
     defaults = config_to_dict(Config())

@@ -15,9 +15,9 @@ from tunewright.models import ResolvedModel, load_adapter_model, load_model, loa
 from tunewright.project import Run, create_run, file_sha256, register_run, write_json
 from tunewright.records import read_examples
 
-# The demo runs on the built-in defaults (SmolLM2-135M-Instruct, ner_finance); these keep it within its time
-# budget on a 2-core CPU (~200 trained tokens/s). --quick is the test-sized variant.
-DEMO_OVERRIDES = ["project.name=demo", "training.max_steps=100"]
+# The demo's own config (SmolLM2-135M-Instruct, ner_finance, its instruction and step count), shipped in the
+# package; examples/demo.yaml links to it. --quick is the test-sized variant, these overrides on top of it.
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 QUICK_OVERRIDES = [
     "project.name=demo-quick",
     "training.max_steps=12",
@@ -28,8 +28,14 @@ QUICK_OVERRIDES = [
 ]
 
 
-def demo_overrides(quick: bool) -> list[str]:
-    return list(QUICK_OVERRIDES if quick else DEMO_OVERRIDES)
+def load_demo_config(quick: bool = False, overrides: list[str] | None = None) -> Config:
+    """The demo's config (``demo.yaml``, plus QUICK_OVERRIDES with ``quick``); runs land under the current
+    folder, not beside the shipped file."""
+    from tunewright.config import load_config
+
+    cfg = load_config(DEMO_CONFIG, (QUICK_OVERRIDES if quick else []) + list(overrides or []))
+    cfg.base_dir = Path.cwd()
+    return cfg
 
 
 class GateFailed(RuntimeError):

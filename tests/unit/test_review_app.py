@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from review_helpers import make_store
-from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.review.app import create_app
 from tunewright.review.service import agreement, final_labels, label_validator
 
@@ -26,7 +26,7 @@ def sign_in(client: TestClient, token: str):
 @pytest.fixture
 def app_env(tmp_path):
     store, tokens = make_store(tmp_path / "review.db", n_items=6, double_every=3, gold_every=2, xss_first=True)
-    app = create_app(store, label_validator(load_config()))
+    app = create_app(store, label_validator(load_demo_config()))
     return store, tokens, app
 
 
