@@ -32,6 +32,14 @@ def tiny_llama(vocab_size: int, seed: int = 0, hidden: int = 32, layers: int = 2
     return LlamaForCausalLM(cfg)
 
 
+def tiny_model_dir(root: Path, tokenizer, seed: int = 0) -> Path:
+    """A tiny random-init Llama with the given tokenizer saved as a safetensors folder a config can name."""
+    d = Path(root) / "tiny-model"
+    tiny_llama(len(tokenizer), seed=seed).save_pretrained(d, safe_serialization=True)
+    tokenizer.save_pretrained(d)
+    return d
+
+
 def tiny_examples(n: int = 48):
     from tunewright.assets import resolve_path
     from tunewright.pipeline import load_demo_config

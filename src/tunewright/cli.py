@@ -25,7 +25,9 @@ RunsDirOpt = Annotated[Optional[Path], typer.Option("--runs-dir", help="Override
 
 
 def _fail(msg: str, code: int = 2):
-    console.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True, soft_wrap=True)
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -318,15 +320,19 @@ def _print_headline(rep: dict, run_path: Path):
 @app.command("run")
 def run_cmd(config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None, max_steps: StepsOpt = None,
             runs_dir: RunsDirOpt = None, workers: WorkersOpt = None,
-            force: Annotated[bool, typer.Option("--force", help="Go on when the data gate fails.")] = False):
-    """Every stage from one config: audit, split, base eval, train, eval, report."""
-    from tunewright.pipeline import run_all
-
-    from tunewright.pipeline import enforce_gates
+            run: Annotated[Optional[Path], typer.Option("--run", help="Continue this run from its finished audit "
+                                                        "(after a failed data gate, with --force) instead of "
+                                                        "redoing it.")] = None,
+            force: Annotated[bool, typer.Option("--force", help="Go on when the data gate fails, or when the "
+                                                "config does not fit the data.")] = False):
+    """Every stage from one config: a check of the config against the data, audit, split, base eval, train,
+    eval, report."""
+    from tunewright.pipeline import enforce_gates, run_all
 
     o = _overrides(set_, seed=seed, max_steps=max_steps, runs_dir=runs_dir) + ([f"audit.workers={workers}"] if workers else [])
-    cfg = _config(config, o)
-    r, rep = _guard(run_all, cfg, force=force)
+    cfg = _config(config, o, run)
+    r, rep = _guard(run_all, cfg, _run(cfg, run) if run else None, force=force,
+                    notify=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True))
     _print_headline(rep, r.path)
     gate = r.manifest().get("audit", {}).get("gate", {})
     if gate.get("forced"):

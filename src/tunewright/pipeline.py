@@ -102,9 +102,12 @@ def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bo
 
 
 def data_gate_message(summary: dict, data_dir: Path) -> str:
+    """The failed gate in plain words: what failed, which records, where they are, and what to do next."""
+    from tunewright.data.gate_advice import gate_advice
+
     g = summary["gate"]
-    return (f"data audit gate failed: {'; '.join(g.get('failures') or ['see audit.json'])} "
-            f"(see {data_dir / 'quarantine.jsonl'}; 'tunewright run --force' goes on anyway)")
+    return (f"data audit gate failed: {'; '.join(g.get('failures') or ['see audit.json'])}\n"
+            + gate_advice(summary, data_dir))
 
 
 def stage_split(cfg: Config, run: Run) -> SplitResult:
@@ -229,14 +232,49 @@ def enforce_gates(report: dict) -> None:
         raise GateFailed("forgetting gate failed: " + "; ".join(f["reasons"]))
 
 
-def run_all(cfg: Config, run: Run | None = None, force: bool = False) -> tuple[Run, dict]:
-    """Every stage from one config into one run directory: audit, split, base eval, train, eval, report.
+def stage_preflight(cfg: Config, run: Run, force: bool = False):
+    """The config checked against a sample of the data before any compute; stops raise PreflightFailed."""
+    from tunewright.data.preflight import check_config_against_data, enforce_preflight
 
-    A failed data gate stops the run (GateFailed) unless ``force``."""
+    result = check_config_against_data(cfg)
+    run.update_manifest(preflight={**result.to_json(), "forced": bool(result.stops and force)})
+    enforce_preflight(result, force)
+    return result
+
+
+def audited(run: Run) -> bool:
+    """The run already holds a finished audit (clean set, quarantine and summary)."""
+    m = run.manifest()
+    return "audit" in m and "gate" in m["audit"] and (run.data_dir / "clean.jsonl").exists()
+
+
+def continue_from_audit(run: Run, force: bool) -> dict:
+    """Reuse the run's finished audit instead of redoing it; its failed gate still stops unless ``force``."""
+    summary = run.manifest()["audit"]
+    if not summary["gate"]["passed"]:
+        if not force:
+            raise GateFailed(data_gate_message(summary, run.data_dir))
+        summary["gate"]["forced"] = True
+        run.update_manifest(audit=summary)
+    return summary
+
+
+def run_all(cfg: Config, run: Run | None = None, force: bool = False, notify=None) -> tuple[Run, dict]:
+    """Every stage from one config into one run directory: preflight, audit, split, base eval, train, eval,
+    report. ``notify(message)`` hears the preflight's warnings as soon as they are known.
+
+    A failed data gate stops the run (GateFailed) unless ``force``. Given a ``run`` that was audited already
+    (one whose gate failed, say), the run continues from that audit instead of redoing it."""
     run = run or new_run(cfg)
     session = Session(cfg)
     t0 = time.perf_counter()
-    stage_audit(cfg, run, session, force=force)
+    if audited(run):
+        continue_from_audit(run, force)
+    else:
+        for w in stage_preflight(cfg, run, force).findings:
+            if notify:
+                notify(f"{w.level}: {w.message}")
+        stage_audit(cfg, run, session, force=force)
     stage_split(cfg, run)
     stage_eval(cfg, run, "base", session)
     stage_train(cfg, run, session)

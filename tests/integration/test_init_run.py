@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tiny_train import tiny_llama  # noqa: E402
+from tiny_train import tiny_model_dir  # noqa: E402
 
 from tunewright.assets import resolve_path  # noqa: E402
 from tunewright.config import load_config  # noqa: E402
@@ -16,13 +16,6 @@ from tunewright.starter import write_starter_config  # noqa: E402
 
 SMALL = ["training.max_steps=2", "training.batch_size=4", "task.max_test_examples=12", "general.perplexity_paragraphs=2",
          "general.mmlu_questions=4", "audit.checks=[schema, format, exact_duplicate, conflicting_duplicate, token_length]"]
-
-
-def tiny_model_dir(root: Path, tokenizer) -> Path:
-    d = root / "tiny-model"
-    tiny_llama(len(tokenizer), seed=0).save_pretrained(d, safe_serialization=True)
-    tokenizer.save_pretrained(d)
-    return d
 
 
 def test_init_config_runs_end_to_end(tmp_path, smol_tokenizer):
