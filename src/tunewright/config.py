@@ -47,7 +47,8 @@ class ModelSection(Section):
 class DataSection(Section):
     train_files: list[str] = Field(
         default_factory=list,
-        description="Input files (JSONL chat / OpenAI evals / prompt-completion, or CSV). Split into "
+        description="Input files (JSONL chat / OpenAI evals / prompt-completion, CSV, or Hugging Face datasets: a "
+        "save_to_disk folder, Parquet, Arrow, hf:owner/name[:split]). Split into "
         "train/validation/test unless test_files is given. 'tunewright init --data FILE' fills it in.",
     )
     test_files: list[str] = Field(
@@ -56,8 +57,12 @@ class DataSection(Section):
     format: Literal["auto", "chat", "prompt_completion", "csv"] = Field(
         "auto", description="Record format; 'auto' decides per file from the extension and the first record."
     )
-    prompt_column: str = Field("prompt", description="CSV column holding the prompt.")
-    completion_column: str = Field("completion", description="CSV column holding the expected answer.")
+    prompt_column: str = Field("prompt", description="CSV (or dataset) column holding the prompt.")
+    completion_column: str = Field("completion", description="CSV (or dataset) column holding the expected answer.")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Hugging Face datasets input (a save_to_disk folder, .parquet, .arrow, "
+        "or hf:owner/name[:split]): dataset column -> record field (messages, input, ideal, prompt, completion, "
+        "text, label, choices), e.g. {question: prompt, answer: completion}.")
     system_prompt: str | None = Field(
         None,
         description="When set, replaces (or adds) the system message of every example, so training and "
@@ -432,6 +437,17 @@ class ReviewSection(Section):
     seed: int = Field(0, description="Seed of the double-review and gold draws.")
 
 
+class TrackingSection(Section):
+    report_to: list[Literal["mlflow", "wandb", "tensorboard"]] = Field(
+        default_factory=list, description="Experiment trackers: the training curves through transformers' "
+        "integrations, then tunewright's own numbers (task metric with interval, forgetting, audit counts, cost) and "
+        "the report files as artifacts, into one tracker run per tunewright run. Empty: none.")
+    experiment: str | None = Field(None, description="MLflow experiment / W&B project name; default project.name.")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow server or store URI; default $MLFLOW_TRACKING_URI, else RUNS_DIR/mlruns (a local "
+        "file store). W&B follows its own settings (WANDB_MODE=offline for no server).")
+
+
 class Config(Section):
     project: ProjectSection = Field(default_factory=ProjectSection, description="Project name and run store.")
     model: ModelSection = Field(default_factory=ModelSection, description="Base model to fine-tune.")
@@ -446,13 +462,15 @@ class Config(Section):
     review: ReviewSection = Field(default_factory=ReviewSection, description="Human review app and queue.")
     cost: CostSection = Field(default_factory=CostSection, description="Whole-project cost: GPU memory, time, "
                               "compute, labeling, people, serving (tunewright cost).")
+    tracking: TrackingSection = Field(default_factory=TrackingSection, description="Experiment tracking (MLflow, "
+                                      "W&B, TensorBoard).")
 
     # Where the config came from; relative paths resolve against its folder. Not part of the YAML.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder relative paths resolve against.")
 
     def resolve(self, path: str) -> str:
         """Resolve a relative file path against the config's folder; leave pkg:, absolute and hub ids alone."""
-        if path.startswith("pkg:") or Path(path).is_absolute():
+        if path.startswith(("pkg:", "hf:")) or Path(path).is_absolute():
             return path
         candidate = self.base_dir / path
         return str(candidate)

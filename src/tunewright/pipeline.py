@@ -12,7 +12,7 @@ from tunewright.data.audit import AuditResult, audit_data
 from tunewright.data.split import SplitResult, split_examples, write_split
 from tunewright.data.dedup import params_from_config
 from tunewright.models import ResolvedModel, load_adapter_model, load_model, load_tokenizer, resolve_model
-from tunewright.project import Run, create_run, file_sha256, register_run, write_json
+from tunewright.project import Run, create_run, register_run, write_json
 from tunewright.records import read_examples
 
 # The demo's own config (SmolLM2-135M-Instruct, ner_finance, its instruction and step count), shipped in the
@@ -83,9 +83,10 @@ def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bo
             result = audit_data(cfg, run.data_dir, get_tokenizer=session.tok)
         hashes = {}
         from tunewright.assets import resolve_path
+        from tunewright.data.hf_datasets import fingerprint
 
         for f in [*cfg.data.train_files, *cfg.data.test_files]:
-            hashes[f] = file_sha256(resolve_path(cfg.resolve(f)))
+            hashes[f] = fingerprint(str(resolve_path(cfg.resolve(f))))
         run.update_manifest(data_hashes=hashes, audit=result.summary)
         from tunewright.reporting.audit_section import write_audit_html
 
@@ -221,6 +222,10 @@ def stage_report(cfg: Config, run: Run) -> dict:
     with run.stage("report"):
         report = write_report(run)
         run.record_artifact("report", run.path / "report.json", run.path / "report.html")
+        if cfg.tracking.report_to:
+            from tunewright.tracking import log_report
+
+            log_report(cfg, run, report)
     register_run(runs_dir(cfg), run, status="done", headline=report.get("headline"))
     return report
 

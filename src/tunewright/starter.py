@@ -38,7 +38,8 @@ def starter_values(profile: DataProfile, train: list[str], test: list[str], mode
     data: dict = {"train_files": train}
     if test:
         data["test_files"] = test
-    data["format"] = profile.format
+    if profile.format != "auto":
+        data["format"] = profile.format
     if profile.choices_from_prompt:
         data["choices_from_prompt"] = True
     task: dict = {"type": profile.task_type}

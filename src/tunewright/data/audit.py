@@ -70,7 +70,7 @@ def input_items(cfg: Config, files: list[str]) -> Callable[[], Iterator[Example 
     d = cfg.data
     items = lambda: iter_files(paths, format=d.format, prompt_column=d.prompt_column,  # noqa: E731
                                completion_column=d.completion_column, max_records=d.max_records,
-                               display_names=dict(zip(paths, files)))
+                               display_names=dict(zip(paths, files)), columns=d.columns)
     if d.choices_from_prompt:
         from tunewright.data.profile import with_prompt_choices
 

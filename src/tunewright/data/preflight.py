@@ -58,7 +58,8 @@ def check_config_against_data(cfg: Config, limit: int = SAMPLE) -> Preflight:
         return out
     paths = [str(resolve_path(cfg.resolve(f))) for f in cfg.data.train_files]
     d = cfg.data
-    examples, _ = sample_examples(paths, cfg.data.train_files, d.format, d.prompt_column, d.completion_column, limit)
+    examples, _ = sample_examples(paths, cfg.data.train_files, d.format, d.prompt_column, d.completion_column, limit,
+                                  d.columns)
     out.examples = n = len(examples)
     if not n:
         return out  # the audit reports unreadable files with their lines

@@ -135,10 +135,11 @@ def with_prompt_choices(items: Iterator[Example | Rejected]) -> Iterator[Example
 
 
 def sample_examples(paths: list[str], display: list[str], fmt: str = "auto", prompt_column: str = "prompt",
-                    completion_column: str = "completion", limit: int = SAMPLE) -> tuple[list[Example], int]:
+                    completion_column: str = "completion", limit: int = SAMPLE,
+                    columns: dict[str, str] | None = None) -> tuple[list[Example], int]:
     """Up to ``limit`` usable examples from the start of the files, and how many records were rejected."""
     items = iter_files(paths, format=fmt, prompt_column=prompt_column, completion_column=completion_column,
-                       max_records=limit, display_names=dict(zip(paths, display)))
+                       max_records=limit, display_names=dict(zip(paths, display)), columns=columns)
     examples, rejected = [], 0
     for item in islice(items, limit * 2):
         if isinstance(item, Example):
@@ -155,6 +156,11 @@ def profile_examples(examples: list[Example], files: list[str], rejected: int = 
     first = examples[0]
     p.format = "csv" if files[0].lower().endswith(".csv") else ("chat" if first.messages is not None else
                                                                  "prompt_completion")
+    from tunewright.data.hf_datasets import dataset_kind
+
+    if dataset_kind(files[0]):  # datasets folders, Parquet, Arrow, hub ids: recognised whatever data.format says
+        p.format = "auto"
+
     for ex in examples:
         sys_msgs = [m["content"] for m in ex.to_chat() if m["role"] == "system"]
         if sys_msgs:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from tunewright.config import Config
 from tunewright.project import Run
 from tunewright.records import Example
+from tunewright.tracking import training_env
 from tunewright.training.formats import EncodedSet, PadCollator, encode_examples
 from tunewright.training.checkpoints import (
     NonFiniteLoss, TrainingStopped, checkpoint_callback, finite_gradients_callback, latest_checkpoint, read_counters, signal_callback,
@@ -241,7 +242,8 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
         logging_steps=tc.logging_steps,
         save_strategy="steps",
         save_steps=tc.save_steps,
-        report_to="none",
+        report_to=list(cfg.tracking.report_to) or "none",  # transformers' integrations (tunewright/tracking.py)
+        run_name=run.id,
         seed=tc.seed,
         data_seed=tc.seed,
         remove_unused_columns=False,
@@ -268,7 +270,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     try:
-        with stopper:
+        with stopper, training_env(cfg, run):
             out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except NonFiniteLoss as e:
         last = latest_checkpoint(ckpt_dir)
