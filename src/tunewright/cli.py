@@ -110,6 +110,8 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the config.")
          model: Annotated[Optional[str], typer.Option("--model", help="Hub id or local folder of the base model.")] = None):
     """Write a short tunewright.yaml inferred from your data: format, task type, labels or entity types, answer
     length, test file. Prints what it inferred and why; never overwrites a file."""
+    import json
+
     from tunewright.starter import write_starter_config
 
     if not data:
@@ -117,7 +119,7 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the config.")
               "('tunewright config --full' prints every field, its default and meaning)")
     res = _guard(write_starter_config, [str(d) for d in data], path, [str(t) for t in test or []], model)
     for f in res.findings:
-        value = "null" if f.value is None else f.value
+        value = json.dumps(f.value, ensure_ascii=False) if not isinstance(f.value, str) else f.value
         typer.echo(f"{f.key}: {value}  - {f.why}")
     typer.echo(f"wrote {path}; next: tunewright run -c {path}")
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 from tunewright.config import Config
 from tunewright.project import Run
@@ -48,13 +47,11 @@ def tracker_ids(cfg: Config, run: Run) -> dict[str, str]:
     return ids
 
 
-@contextmanager
-def training_env(cfg: Config, run: Run) -> Iterator[str | list[str]]:
-    """Environment for the Trainer's integrations, so they log into this run's tracker runs; yields the
-    Trainer's ``report_to``."""
+def apply_training_env(cfg: Config, run: Run) -> Callable[[], None]:
+    """Set the environment the Trainer's integrations read (when the Trainer is built and when training
+    begins), so they log into this run's tracker runs; returns the function that restores it."""
     if not cfg.tracking.report_to:
-        yield "none"
-        return
+        return lambda: None
     ids = tracker_ids(cfg, run)
     env = {}
     if "mlflow" in ids:
@@ -67,14 +64,15 @@ def training_env(cfg: Config, run: Run) -> Iterator[str | list[str]]:
         env["TENSORBOARD_LOGGING_DIR"] = ids["tensorboard"]
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    try:
-        yield list(cfg.tracking.report_to)
-    finally:
+
+    def restore() -> None:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+    return restore
 
 
 def report_metrics(report: dict) -> dict[str, float]:

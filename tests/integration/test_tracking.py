@@ -36,7 +36,7 @@ def mlflow_server(tmp_path):
          "--artifacts-destination", str(tmp_path / "mlflow-artifacts")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    deadline = time.time() + 300  # a busy machine starts it slowly
     while True:
         try:
             urllib.request.urlopen(url + "/health", timeout=2)

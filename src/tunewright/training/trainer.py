@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from tunewright.config import Config
 from tunewright.project import Run
 from tunewright.records import Example
-from tunewright.tracking import training_env
+from tunewright.tracking import apply_training_env
 from tunewright.training.formats import EncodedSet, PadCollator, encode_examples
 from tunewright.training.checkpoints import (
     NonFiniteLoss, TrainingStopped, checkpoint_callback, finite_gradients_callback, latest_checkpoint, read_counters, signal_callback,
@@ -261,6 +261,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
     curve: list[dict] = []
     reason = {"reason": "periodic"}
     stopper = signal_callback(reason)
+    restore_env = apply_training_env(cfg, run)  # the integrations read their settings when the Trainer is built
     trainer = _trainer_class()(
         model=peft_model, args=args, train_dataset=ds, data_collator=collator, penalties=penalties, counter=counter,
         callbacks=[_loss_logger(run, curve, penalties), checkpoint_callback(counter, reason), finite_gradients_callback(),
@@ -270,7 +271,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     try:
-        with stopper, training_env(cfg, run):
+        with stopper:
             out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except NonFiniteLoss as e:
         last = latest_checkpoint(ckpt_dir)
@@ -278,6 +279,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
             f"{e}. Training stopped; the last good checkpoint is {last or 'none (no checkpoint was written yet)'}. "
             "Lower training.learning_rate (or check the data) before resuming.", last) from None
     finally:
+        restore_env()
         if original_attn is not None:
             model.set_attn_implementation(original_attn)
     seconds = time.perf_counter() - t0
