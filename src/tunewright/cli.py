@@ -221,13 +221,18 @@ def export(run: Annotated[Path, typer.Option("--run", help="Run directory with a
            dest: Annotated[Path, typer.Option("--out", help="New folder to write the export into.")],
            merged: Annotated[bool, typer.Option("--merged/--adapter", help="Base with the adapter merged in (plain "
                                                 "transformers loads it), or the adapter alone (load with peft).")] = True,
-           config: ConfigOpt = None):
+           config: ConfigOpt = None,
+           push_to_hub: Annotated[Optional[str], typer.Option("--push-to-hub", help="Also upload the export, with "
+                                                              "its model card and report, to this hub repository "
+                                                              "(needs the hub and a token).")] = None):
     """Export the tuned model as safetensors: merged into the base, or the adapter alone."""
     from tunewright.pipeline import stage_export
 
     cfg = _config(config, [], run)
-    res = _guard(stage_export, cfg, _run(cfg, run), dest, merged)
+    res = _guard(stage_export, cfg, _run(cfg, run), dest, merged, push_to_hub=push_to_hub)
     out.print(f"exported {res['kind']} model to {res['path']}: {', '.join(res['files'])}")
+    if res.get("pushed"):
+        out.print(f"pushed to {push_to_hub}: {res['pushed']}")
 
 
 @app.command("eval")

@@ -165,11 +165,19 @@ def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: b
     return result
 
 
-def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None) -> dict:
+def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None,
+                 push_to_hub: str | None = None) -> dict:
+    """Export the tuned model; with ``push_to_hub``, lay the folder out as a hub repository and upload it."""
     from tunewright.training.export import export_model
 
     session = session or Session(cfg)
-    return export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
+    res = export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
+    if push_to_hub:
+        from tunewright.training.hub import hub_layout, push_to_hub as push
+
+        res["files"] = hub_layout(run, Path(res["path"]))
+        res["pushed"] = push(Path(res["path"]), push_to_hub)
+    return res
 
 
 def stage_compare_mitigation(cfg: Config, run: Run, session: Session | None = None) -> dict:
