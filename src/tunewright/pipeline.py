@@ -73,6 +73,11 @@ def new_run(cfg: Config) -> Run:
 def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bool = False,
                 curate: bool = False) -> AuditResult:
     """Audit (and, with ``curate``, write the curated set); a failed data gate raises unless ``force``."""
+    if not cfg.data.train_files:
+        from tunewright.config import ConfigError
+
+        raise ConfigError("data.train_files is empty: point it at your data, or write a config from it with "
+                          "'tunewright init --data FILE'")
     session = session or Session(cfg)
     with run.stage("audit"):
         if curate:

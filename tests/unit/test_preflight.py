@@ -72,3 +72,12 @@ def test_content_in_system_messages_is_named(tmp_path):
     _, by = _checks(tmp_path, [json.dumps(r) for r in rows], "task.type=classification",
                     "task.labels=[Positive, Negative]")
     assert by["input_in_system_message"].level == "warn" and "move the content" in by["input_in_system_message"].message
+
+
+def test_audit_without_data_says_how_to_start(tmp_path):
+    from tunewright.config import ConfigError
+    from tunewright.pipeline import new_run, stage_audit
+
+    cfg = load_config(None, [f"project.runs_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="data.train_files is empty.*tunewright init --data FILE"):
+        stage_audit(cfg, new_run(cfg))
