@@ -549,7 +549,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         p = Path(path)
         source = str(p)
         if not p.exists():
-            raise ConfigError(f"{p}: config file not found (run 'tunewright init' to write one)")
+            raise ConfigError(f"{p}: config file not found (write one from your data with 'tunewright init --data FILE')")
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:

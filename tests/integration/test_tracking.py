@@ -4,6 +4,7 @@ TensorBoard event files."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +35,8 @@ def mlflow_server(tmp_path):
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--serve-artifacts",
          "--artifacts-destination", str(tmp_path / "mlflow-artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+        start_new_session=True)  # its own process group: the server's workers are stopped with it
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300  # a busy machine starts it slowly
     while True:
@@ -43,12 +45,25 @@ def mlflow_server(tmp_path):
             break
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
+                _stop(proc)
                 pytest.fail(f"mlflow server did not start (exit {proc.poll()})")
             time.sleep(0.5)
     yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    _stop(proc)
+
+
+def _stop(proc):
+    """SIGTERM to the server's own process group (it and its workers), SIGKILL if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def test_mlflow_server_wandb_offline_and_tensorboard(tmp_path, smol_tokenizer, mlflow_server, monkeypatch):

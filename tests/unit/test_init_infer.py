@@ -98,3 +98,24 @@ def test_only_non_defaults_are_written(tmp_path):
     for section, values in raw.items():
         for key, value in values.items():
             assert getattr(getattr(defaults, section), key) != value, f"{section}.{key} is a default"
+
+
+def test_cli_init_prints_why_and_config_full_lists_every_field(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tunewright.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    _evals(tmp_path, "illinois-law")
+    cli = CliRunner()
+    r = cli.invoke(app, ["init", "--data", "illinois-law.jsonl"])
+    assert r.exit_code == 0, r.output
+    assert "task.type: classification  - 113 answers take only 2 distinct values" in r.output
+    assert 'task.labels: ["Positive", "Negative"]' in r.output and "wrote tunewright.yaml" in r.output
+    again = cli.invoke(app, ["init", "--data", "illinois-law.jsonl"])
+    assert again.exit_code == 2 and "does not overwrite" in again.output
+    assert "give your training data" in cli.invoke(app, ["init"]).output
+    full = cli.invoke(app, ["config", "--full"])
+    assert full.exit_code == 0 and "# LoRA rank." in full.output and "report_to: []" in full.output
+    resolved = cli.invoke(app, ["config"])  # ./tunewright.yaml, resolved with every default
+    assert "labels:\n  - Positive\n  - Negative" in resolved.output and "lora_r: 16" in resolved.output
