@@ -32,23 +32,32 @@ def tiny_llama(vocab_size: int, seed: int = 0, hidden: int = 32, layers: int = 2
     return LlamaForCausalLM(cfg)
 
 
+def tiny_model_dir(root: Path, tokenizer, seed: int = 0) -> Path:
+    """A tiny random-init Llama with the given tokenizer saved as a safetensors folder a config can name."""
+    d = Path(root) / "tiny-model"
+    tiny_llama(len(tokenizer), seed=seed).save_pretrained(d, safe_serialization=True)
+    tokenizer.save_pretrained(d)
+    return d
+
+
 def tiny_examples(n: int = 48):
     from tunewright.assets import resolve_path
-    from tunewright.config import load_config
+    from tunewright.pipeline import load_demo_config
     from tunewright.records import read_files
 
-    cfg = load_config(None)
+    cfg = load_demo_config()
     res = read_files([resolve_path(f) for f in cfg.data.train_files], max_records=n)
     return res.examples[:n]
 
 
 def train_tiny(out: Path, overrides: list[str] = (), resume: bool = False, progress=None):
-    from tunewright.config import ModelSection, load_config
+    from tunewright.config import ModelSection
     from tunewright.models import load_tokenizer, resolve_model
+    from tunewright.pipeline import load_demo_config
     from tunewright.project import Run
     from tunewright.training.trainer import train_model
 
-    cfg = load_config(None, [*TINY_DEFAULTS, *overrides])
+    cfg = load_demo_config(overrides=[*TINY_DEFAULTS, *overrides])
     tok = load_tokenizer(resolve_model(ModelSection()), ModelSection())
     out.mkdir(parents=True, exist_ok=True)
     run = Run(out)

@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 from tunewright.assets import resolve_path
-from tunewright.config import ModelSection, load_config
+from tunewright.config import ModelSection
+from tunewright.pipeline import load_demo_config
 from tunewright.data.audit import audit_data, read_inputs
 from tunewright.data.checks import chat_token_length
 from tunewright.models import load_tokenizer, resolve_model
@@ -77,7 +78,7 @@ def make_records(n: int, seed: int = 0) -> tuple[list[dict], dict[str, int]]:
 def child(data: str, out: str) -> None:
     """One audit of ``data`` in this process; prints seconds, peak RSS and the counts as JSON."""
     tok = load_tokenizer(resolve_model(ModelSection()), ModelSection())
-    cfg = load_config(None, [f"data.train_files=[{data}]", "audit.workers=1"])
+    cfg = load_demo_config(overrides=[f"data.train_files=[{data}]", "audit.workers=1"])
     t0 = time.perf_counter()
     s = audit_data(cfg, Path(out), get_tokenizer=lambda: tok).summary
     secs = time.perf_counter() - t0
@@ -143,7 +144,7 @@ def main() -> None:
     tok = load_tokenizer(resolve_model(ModelSection()), ModelSection())
     arms = {}
     for workers in (1, 2):
-        cfg = load_config(None, [f"data.train_files=[{data}]", f"audit.workers={workers}"])
+        cfg = load_demo_config(overrides=[f"data.train_files=[{data}]", f"audit.workers={workers}"])
         t0 = time.perf_counter()
         res = audit_data(cfg, tmp / f"out-w{workers}", get_tokenizer=lambda: tok)
         secs = time.perf_counter() - t0
@@ -155,7 +156,7 @@ def main() -> None:
         print(f"workers={workers}: {secs:.1f} s", flush=True)
     found = arms["workers=1"]["reasons"]
     recall = {k: round(min(found.get(k, 0), n) / n, 4) for k, n in planted.items() if n}
-    cfg = load_config(None, [f"data.train_files=[{data}]", f"data.max_records={args.baseline_records}"])
+    cfg = load_demo_config(overrides=[f"data.train_files=[{data}]", f"data.max_records={args.baseline_records}"])
     sub = read_inputs(cfg, cfg.data.train_files).examples
     t0 = time.perf_counter()
     for ex in sub:

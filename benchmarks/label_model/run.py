@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tunewright.assets import resolve_path  # noqa: E402
-from tunewright.config import load_config  # noqa: E402
+from tunewright.pipeline import load_demo_config  # noqa: E402
 from tunewright.labeling.label_model import fit_predict, planted_votes  # noqa: E402
 from tunewright.labeling.run import label_examples, load_functions  # noqa: E402
 from tunewright.records import read_files  # noqa: E402
@@ -52,12 +52,12 @@ def planted() -> dict:
 def demo() -> dict:
     base = [f"labeling.functions_module={ROOT / 'examples/labeling/finance_lfs.py'}",
             f"labeling.rules_file={ROOT / 'examples/labeling/finance_rules.yaml'}"]
-    cfg = load_config(None, base)
+    cfg = load_demo_config(overrides=base)
     examples = read_files([resolve_path(cfg.data.train_files[0])]).examples
     fns = load_functions(cfg)
     out = {}
     for m in MODELS:
-        r = label_examples(load_config(None, [*base, f"labeling.label_model={m}"]), examples, fns, progress=False)
+        r = label_examples(load_demo_config(overrides=[*base, f"labeling.label_model={m}"]), examples, fns, progress=False)
         out[m] = r.scores["label_model"]
     out["functions"] = {k.split(":", 1)[1]: v for k, v in r.scores.items() if k.startswith("function:")}
     out["examples"] = len(examples)

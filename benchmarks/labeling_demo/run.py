@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from review_helpers import hidden_fields, local_client  # noqa: E402
 from tunewright.assets import resolve_path  # noqa: E402
-from tunewright.config import load_config  # noqa: E402
+from tunewright.pipeline import load_demo_config  # noqa: E402
 from tunewright.evaluation import metrics as M  # noqa: E402
 from tunewright.evaluation.tasks import make_task  # noqa: E402
 from tunewright.labeling.run import label_examples, load_functions, write_labeling  # noqa: E402
@@ -70,7 +70,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--budget", type=int, default=100)
     a = p.parse_args()
-    cfg = load_config(None, [f"labeling.functions_module={ROOT / 'examples/labeling/finance_lfs.py'}",
+    cfg = load_demo_config(overrides=[f"labeling.functions_module={ROOT / 'examples/labeling/finance_lfs.py'}",
                              f"labeling.rules_file={ROOT / 'examples/labeling/finance_rules.yaml'}",
                              f"review.budget={a.budget}", "review.double_review_share=0", "review.gold_share=0"])
     examples = read_files([resolve_path(cfg.data.train_files[0])]).examples

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.models import load_model
 from tunewright.pipeline import Session, new_run, stage_audit, stage_split, _load_split
 from tunewright.training.trainer import train_model
@@ -31,7 +31,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="tw-bench-"))
     arms = {}
     for sampling in ("random", "group_by_length"):
-        cfg = load_config(None, [f"project.runs_dir={tmp}", "training.epochs=1", f"training.sampling={sampling}",
+        cfg = load_demo_config(overrides=[f"project.runs_dir={tmp}", "training.epochs=1", "training.max_steps=-1", f"training.sampling={sampling}",
                                  f"training.max_train_examples={args.examples}", "training.logging_steps=1000"])
         run = new_run(cfg)
         s = Session(cfg)

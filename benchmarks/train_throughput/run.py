@@ -35,10 +35,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def _data(examples: int, runs_dir: Path):
-    from tunewright.config import load_config
+    from tunewright.pipeline import load_demo_config
     from tunewright.pipeline import Session, _load_split, new_run, stage_audit, stage_split
 
-    cfg = load_config(None, [f"project.runs_dir={runs_dir}", "training.epochs=1", "training.logging_steps=1000",
+    cfg = load_demo_config(overrides=[f"project.runs_dir={runs_dir}", "training.epochs=1", "training.max_steps=-1", "training.logging_steps=1000",
                              f"training.max_train_examples={examples}", "training.save_steps=100000"])
     run = new_run(cfg)
     s = Session(cfg)

@@ -1,12 +1,14 @@
 """Typed configuration for ``tunewright.yaml``.
 
-Every field has a description and a default, so an empty file is a valid project: the embedded offline
-demo (SmolLM2-135M-Instruct fine-tuned on the evals package's ``ner_finance``). Unknown keys and wrong
-types are errors that name the key and the file.
+Every field has a description and a neutral default (STYLE.md #13): a project inherits nothing task-specific.
+The offline demo's choices (ner_finance, its instruction, its step count) live in its own config,
+``tunewright/demo.yaml`` (``examples/demo.yaml``). Unknown keys and wrong types are errors that name the key
+and the file, with the nearest known key suggested.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,14 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tunewright.cost.settings import CostSection
 from tunewright.errors import InputError
-
-# The evals prompt (108 tokens) asks for chain of thought first; the demo trains direct answers with this
-# 47-token instruction instead, which also makes every training and evaluation sequence ~40% shorter.
-DEMO_SYSTEM_PROMPT = (
-    "Extract the named entities from this loan agreement sentence as [NAME - TYPE, ...] with TYPE in PERSON, "
-    "ORGANIZATION, LOCATION, in order of appearance; answer No entities found if there are none."
-)
-
 
 def _registry(kind: str):
     """The registry that owns the names of ``kind``, imported on use (config.py stays importable on its own)."""
@@ -70,9 +64,10 @@ class ModelSection(Section):
 
 class DataSection(Section):
     train_files: list[str] = Field(
-        default_factory=lambda: ["pkg:evals/registry/data/ner_finance/samples.jsonl"],
-        description="Input files (JSONL chat / OpenAI evals / prompt-completion, or CSV). Split into "
-        "train/validation/test unless test_files is given.",
+        default_factory=list,
+        description="Input files (JSONL chat / OpenAI evals / prompt-completion, CSV, or Hugging Face datasets: a "
+        "save_to_disk folder, Parquet, Arrow, hf:owner/name[:split]). Split into "
+        "train/validation/test unless test_files is given. 'tunewright init --data FILE' fills it in.",
     )
     test_files: list[str] = Field(
         default_factory=list, description="Optional held-out test files; when given, the split only carves validation."
@@ -80,14 +75,22 @@ class DataSection(Section):
     format: Literal["auto", "chat", "prompt_completion", "csv"] = Field(
         "auto", description="Record format; 'auto' decides per file from the extension and the first record."
     )
-    prompt_column: str = Field("prompt", description="CSV column holding the prompt.")
-    completion_column: str = Field("completion", description="CSV column holding the expected answer.")
+    prompt_column: str = Field("prompt", description="CSV (or dataset) column holding the prompt.")
+    completion_column: str = Field("completion", description="CSV (or dataset) column holding the expected answer.")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Hugging Face datasets input (a save_to_disk folder, .parquet, .arrow, "
+        "or hf:owner/name[:split]): dataset column -> record field (messages, input, ideal, prompt, completion, "
+        "text, label, choices), e.g. {question: prompt, answer: completion}.")
     system_prompt: str | None = Field(
-        DEMO_SYSTEM_PROMPT,
+        None,
         description="When set, replaces (or adds) the system message of every example, so training and "
-        "evaluation use one instruction. Null keeps the data's own.",
+        "evaluation use one instruction. Null (the default) keeps the data's own.",
     )
     max_records: int | None = Field(None, ge=1, description="Read at most this many usable records (subset runs).")
+    choices_from_prompt: bool = Field(
+        False, description="Multiple choice without a 'choices' field: read each record's choices from the option "
+        "lines that end its prompt ('a) ...', 'B. ...'), as letters or full lines, whichever the answer uses; a "
+        "record whose answer is not one of them is quarantined (no_choices).")
 
 
 class NormalizeSection(Section):
@@ -275,7 +278,7 @@ class StatsSection(Section):
 
 class TaskSection(Section):
     type: str = Field(
-        "extraction",
+        "generation",
         description="Task type: 'extraction' (entity-level micro P/R/F1 on NAME - TYPE lists), 'classification' "
         "(macro F1 over task.labels), 'generation' (task.metric: rouge_l, token_f1 or exact_match), "
         "'multiple_choice' (accuracy by log-likelihood of each record's 'choices').",
@@ -288,8 +291,8 @@ class TaskSection(Section):
         "for each answer (an LLM judge, say); its mean is reported as 'judge'. Off by default.",
     )
     entity_types: list[str] = Field(
-        default_factory=lambda: ["PERSON", "ORGANIZATION", "LOCATION"],
-        description="Entity types the answer may use; other types make an entity unparseable.",
+        default_factory=list,
+        description="Extraction: the entity types the answer may use; other types make an entity unparseable.",
     )
     empty_answer: str = Field("No entities found", description="The answer that means 'no entities'.")
     max_new_tokens: int = Field(96, ge=1, description="Token cap for each generated answer.")
@@ -565,6 +568,17 @@ class TuningSection(Section):
                                    "worker is silent for 3 beats is failed and re-run by the next worker.")
 
 
+class TrackingSection(Section):
+    report_to: list[Literal["mlflow", "wandb", "tensorboard"]] = Field(
+        default_factory=list, description="Experiment trackers: the training curves through transformers' "
+        "integrations, then tunewright's own numbers (task metric with interval, forgetting, audit counts, cost) and "
+        "the report files as artifacts, into one tracker run per tunewright run. Empty: none.")
+    experiment: str | None = Field(None, description="MLflow experiment / W&B project name; default project.name.")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow server or store URI; default $MLFLOW_TRACKING_URI, else RUNS_DIR/mlruns (a local "
+        "file store). W&B follows its own settings (WANDB_MODE=offline for no server).")
+
+
 class Config(Section):
     project: ProjectSection = Field(default_factory=ProjectSection, description="Project name and run store.")
     model: ModelSection = Field(default_factory=ModelSection, description="Base model to fine-tune.")
@@ -581,13 +595,15 @@ class Config(Section):
                                   "search (tunewright tune): task metric on validation, forgetting and cost.")
     cost: CostSection = Field(default_factory=CostSection, description="Whole-project cost: GPU memory, time, "
                               "compute, labeling, people, serving (tunewright cost).")
+    tracking: TrackingSection = Field(default_factory=TrackingSection, description="Experiment tracking (MLflow, "
+                                      "W&B, TensorBoard).")
 
     # Where the config came from; relative paths resolve against its folder. Not part of the YAML.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder relative paths resolve against.")
 
     def resolve(self, path: str) -> str:
         """Resolve a relative file path against the config's folder; leave pkg:, absolute and hub ids alone."""
-        if path.startswith("pkg:") or Path(path).is_absolute():
+        if path.startswith(("pkg:", "hf:")) or Path(path).is_absolute():
             return path
         candidate = self.base_dir / path
         return str(candidate)
@@ -597,12 +613,41 @@ class ConfigError(InputError):
     """A config file that cannot be used; the message names the file and the key."""
 
 
+def _section_at(loc: tuple) -> type[BaseModel] | None:
+    """The config class that holds the last key of ``loc`` (list indices walk into the item type)."""
+    import typing
+
+    cls: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        f = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        if f is None:
+            return None
+        ann = f.annotation
+        args = [a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+        cls = args[0] if args else ann
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def nearest_key(loc: tuple) -> str | None:
+    """The known key closest to an unknown one (difflib ratio >= 0.6), or None."""
+    cls = _section_at(loc)
+    if cls is None:
+        return None
+    known = [k for k in cls.model_fields if k != "base_dir"]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid configuration"]
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "<root>"
         if e["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
+            near = nearest_key(tuple(e["loc"]))
+            hint = f"; did you mean `{'.'.join([*map(str, e['loc'][:-1]), near])}`?" if near else ""
+            lines.append(f"  {key}: unknown key `{e['loc'][-1]}`{hint}")
         else:
             lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
     return "\n".join(lines)
@@ -637,7 +682,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         p = Path(path)
         source = str(p)
         if not p.exists():
-            raise ConfigError(f"{p}: config file not found (run 'tunewright init' to write one)")
+            raise ConfigError(f"{p}: config file not found (write one from your data with 'tunewright init --data FILE')")
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
@@ -673,11 +718,11 @@ def _render_section(cls: type[BaseModel], values: dict, indent: str) -> list[str
     return out
 
 
-def render_starter_config() -> str:
-    """A commented YAML of every section and field with its default and description."""
+def render_full_config() -> str:
+    """A commented YAML of every section and field with its default and description ('tunewright config --full')."""
     out = [
-        "# tunewright.yaml: every field is optional; the defaults run the offline demo",
-        "# (SmolLM2-135M-Instruct + LoRA on ner_finance). Point data and model at your own to fine-tune yours.",
+        "# tunewright.yaml: every field, its default and what it means. Every field is optional; a project",
+        "# sets only what differs ('tunewright init --data FILE' writes such a short file from your data).",
         "",
     ]
     defaults = config_to_dict(Config())
@@ -691,12 +736,6 @@ def render_starter_config() -> str:
     return "\n".join(out)
 
 
-def write_starter_config(path: Path, force: bool = False) -> Path:
-    """Write the commented starter config to ``path``; an existing file stays unless ``force``."""
-    from tunewright.project import atomic_write_text
-
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; pass --force to overwrite")
-    atomic_write_text(path, render_starter_config())
-    return path
+def render_resolved_config(cfg: Config) -> str:
+    """The config in use, as YAML (``tunewright config``)."""
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True, width=110)

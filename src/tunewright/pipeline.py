@@ -13,7 +13,7 @@ from tunewright.data.audit import audit_data
 from tunewright.data.split import SplitResult, read_split, split_examples, write_split
 from tunewright.data.dedup import params_from_config
 from tunewright.models import ResolvedModel, load_adapter_model, load_model, load_tokenizer, resolve_model
-from tunewright.project import Run, file_sha256, new_run, register_run, runs_root, write_json
+from tunewright.project import Run, new_run, register_run, runs_root, write_json
 from tunewright.records import read_examples
 from tunewright.results import (AuditOutcome, EvalOutcome, ExportOutcome, Headline, LearningCurveOutcome,
                                 MitigationOutcome, TuneOutcome)
@@ -22,9 +22,9 @@ from tunewright.errors import GateFailed, MissingArtifact  # noqa: F401 (GateFai
 if TYPE_CHECKING:
     from tunewright.training.trainer import TrainResult
 
-# The demo runs on the built-in defaults (SmolLM2-135M-Instruct, ner_finance); these keep it within its time
-# budget on a 2-core CPU (~200 trained tokens/s). --quick is the test-sized variant.
-DEMO_OVERRIDES = ["project.name=demo", "training.max_steps=100"]
+# The demo's own config (SmolLM2-135M-Instruct, ner_finance, its instruction and step count), shipped in the
+# package; examples/demo.yaml links to it. --quick is the test-sized variant, these overrides on top of it.
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 QUICK_OVERRIDES = [
     "project.name=demo-quick",
     "training.max_steps=12",
@@ -41,8 +41,14 @@ QUICK_TUNE = ["tuning.trials=3", "tuning.rerun_top=1", "tuning.general_paragraph
               "tuning.max_validation_examples=16"]
 
 
-def demo_overrides(quick: bool) -> list[str]:
-    return list(QUICK_OVERRIDES if quick else DEMO_OVERRIDES)
+def load_demo_config(quick: bool = False, overrides: list[str] | None = None) -> Config:
+    """The demo's config (``demo.yaml``, plus QUICK_OVERRIDES with ``quick``); runs land under the current
+    folder, not beside the shipped file."""
+    from tunewright.config import load_config
+
+    cfg = load_config(DEMO_CONFIG, (QUICK_OVERRIDES if quick else []) + list(overrides or []))
+    cfg.base_dir = Path.cwd()
+    return cfg
 
 
 @dataclass
@@ -71,6 +77,11 @@ def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bo
     """Audit the input files into ``run/data`` (clean set, quarantine, audit.json and audit.html) and, with
     ``curate``, write the curated set. A failed data gate raises GateFailed unless ``force``; forced, the
     outcome says it failed and the manifest records that the run went on."""
+    if not cfg.data.train_files:
+        from tunewright.config import ConfigError
+
+        raise ConfigError("data.train_files is empty: point it at your data, or write a config from it with "
+                          "'tunewright init --data FILE'")
     session = session or Session(cfg)
     with run.stage("audit"):
         if curate:
@@ -81,9 +92,10 @@ def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bo
             result = audit_data(cfg, run.data_dir, get_tokenizer=session.tok)
         hashes = {}
         from tunewright.assets import resolve_path
+        from tunewright.data.hf_datasets import fingerprint
 
         for f in [*cfg.data.train_files, *cfg.data.test_files]:
-            hashes[f] = file_sha256(resolve_path(cfg.resolve(f)))
+            hashes[f] = fingerprint(str(resolve_path(cfg.resolve(f))))
         run.update_manifest(data_hashes=hashes, audit=result.summary)
         from tunewright.reporting.audit_section import write_audit_html
 
@@ -100,9 +112,12 @@ def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bo
 
 
 def data_gate_message(summary: dict, data_dir: Path) -> str:
+    """The failed gate in plain words: what failed, which records, where they are, and what to do next."""
+    from tunewright.data.gate_advice import gate_advice
+
     g = summary["gate"]
-    return (f"data audit gate failed: {'; '.join(g.get('failures') or ['see audit.json'])} "
-            f"(see {data_dir / 'quarantine.jsonl'}; 'tunewright run --force' goes on anyway)")
+    return (f"data audit gate failed: {'; '.join(g.get('failures') or ['see audit.json'])}\n"
+            + gate_advice(summary, data_dir))
 
 
 def stage_split(cfg: Config, run: Run) -> SplitResult:
@@ -158,13 +173,19 @@ def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: b
     return result
 
 
-def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None) -> ExportOutcome:
-    """Write the tuned model into ``out``: merged into the base (plain transformers) or the adapter alone."""
+def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None,
+                 push_to_hub: str | None = None) -> ExportOutcome:
+    """Export the tuned model; with ``push_to_hub``, lay the folder out as a hub repository and upload it."""
     from tunewright.training.export import export_model
 
     session = session or Session(cfg)
     res = export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
-    return ExportOutcome(res["kind"], Path(res["path"]), res["files"])
+    if push_to_hub:
+        from tunewright.training.hub import hub_layout, push_to_hub as push
+
+        res["files"] = hub_layout(run, Path(res["path"]))
+        res["pushed"] = push(Path(res["path"]), push_to_hub)
+    return ExportOutcome(res["kind"], Path(res["path"]), res["files"], res.get("pushed"))
 
 
 def stage_compare_mitigation(cfg: Config, run: Run, session: Session | None = None) -> MitigationOutcome:
@@ -242,6 +263,10 @@ def stage_report(cfg: Config, run: Run) -> Headline:
     with run.stage("report"):
         report = write_report(run)
         run.record_artifact("report", run.path / "report.json", run.path / "report.html")
+        if cfg.tracking.report_to:
+            from tunewright.tracking import log_report
+
+            log_report(cfg, run, report)
     register_run(runs_root(cfg), run, status="done", headline=report.get("headline"))
     return Headline.from_report(run.path, report, run.manifest().get("audit", {}).get("gate"))
 
@@ -252,19 +277,55 @@ def enforce_gates(forgetting_verdict: str, reasons: list[str]) -> None:
         raise GateFailed("forgetting gate failed: " + "; ".join(reasons))
 
 
-def run_all(cfg: Config, run: Run | None = None, force: bool = False) -> tuple[Run, Headline]:
-    """Every stage from one config into one run directory: audit, split, base eval, train, eval, report; with a
-    labeling section (functions), label and review first (labeling/stage.py: stage_training_labels).
+def stage_preflight(cfg: Config, run: Run, force: bool = False):
+    """The config checked against a sample of the data before any compute; stops raise PreflightFailed."""
+    from tunewright.data.preflight import check_config_against_data, enforce_preflight
 
-    A failed data gate stops the run (GateFailed) unless ``force``."""
+    result = check_config_against_data(cfg)
+    run.update_manifest(preflight={**result.to_json(), "forced": bool(result.stops and force)})
+    enforce_preflight(result, force)
+    return result
+
+
+def audited(run: Run) -> bool:
+    """The run already holds a finished audit (clean set, quarantine and summary)."""
+    m = run.manifest()
+    return "audit" in m and "gate" in m["audit"] and (run.data_dir / "clean.jsonl").exists()
+
+
+def continue_from_audit(run: Run, force: bool) -> dict:
+    """Reuse the run's finished audit instead of redoing it; its failed gate still stops unless ``force``."""
+    summary = run.manifest()["audit"]
+    if not summary["gate"]["passed"]:
+        if not force:
+            raise GateFailed(data_gate_message(summary, run.data_dir))
+        summary["gate"]["forced"] = True
+        run.update_manifest(audit=summary)
+    return summary
+
+
+def run_all(cfg: Config, run: Run | None = None, force: bool = False, notify=None) -> tuple[Run, Headline]:
+    """Every stage from one config into one run directory: preflight, audit, split, base eval, train, eval,
+    report; with a labeling section (functions), label and review first (labeling/stage.py:
+    stage_training_labels). ``notify(message)`` hears the preflight's warnings as soon as they are known.
+
+    A failed data gate stops the run (GateFailed) unless ``force``. Given a ``run`` that was audited already
+    (one whose gate failed, say), the run continues from that audit instead of redoing it."""
     run = run or new_run(cfg)
     t0 = time.perf_counter()
     from tunewright.labeling.stage import labeling_configured, stage_training_labels
 
-    if labeling_configured(cfg):  # label -> review (where reviews exist) -> the labeled set the audit reads
-        cfg, _ = stage_training_labels(cfg, run)
-    session = Session(cfg)
-    stage_audit(cfg, run, session, force=force)
+    if audited(run):
+        continue_from_audit(run, force)
+        session = Session(cfg)
+    else:
+        if labeling_configured(cfg):  # label -> review (where reviews exist) -> the labeled set the audit reads
+            cfg, _ = stage_training_labels(cfg, run)
+        for w in stage_preflight(cfg, run, force).findings:
+            if notify:
+                notify(f"{w.level}: {w.message}")
+        session = Session(cfg)
+        stage_audit(cfg, run, session, force=force)
     stage_split(cfg, run)
     stage_eval(cfg, run, "base", session)
     stage_train(cfg, run, session)
@@ -276,15 +337,13 @@ def run_all(cfg: Config, run: Run | None = None, force: bool = False) -> tuple[R
 
 def run_demo(quick: bool = False, compare_mitigation: bool = False, extra_overrides: list[str] | None = None,
              tune: bool = False) -> tuple[Headline, MitigationOutcome | None, TuneOutcome | None]:
-    """The offline demo: the built-in defaults plus the demo's overrides (``quick``: the test-sized subset),
+    """The offline demo: its own config (demo.yaml; ``quick``: the test-sized subset),
     every stage; with ``compare_mitigation`` the replay and EWC arms, with ``tune`` a small study
     (DEMO_TUNE / QUICK_TUNE); the report includes them."""
-    from tunewright.config import load_config
-
     extra = list(extra_overrides or [])
     if tune:
         extra = (QUICK_TUNE if quick else DEMO_TUNE) + extra
-    cfg = load_config(None, demo_overrides(quick) + extra)
+    cfg = load_demo_config(quick, extra)
     run, headline = run_all(cfg)
     mitigation = tuned = None
     if compare_mitigation:

@@ -297,6 +297,7 @@ def iter_files(
     completion_column: str = "completion",
     max_records: int | None = None,
     display_names: dict[str, str] | None = None,
+    columns: dict[str, str] | None = None,
 ) -> Iterator[Example | Rejected]:
     """Every record of every file in order, as an Example or a Rejected; raise NoUsableRecords for a file
     with no usable record (after its records have been yielded) or when no file has one."""
@@ -305,18 +306,24 @@ def iter_files(
     for p in paths:
         path = Path(p)
         display = (display_names or {}).get(str(p), str(p))
-        if not path.exists():
+        from tunewright.data.hf_datasets import dataset_kind, iter_dataset  # datasets folders, Parquet, Arrow, hub
+
+        kind = dataset_kind(str(p))
+        if kind is None and not path.exists():
             raise FileNotFoundError(f"{display}: data file not found")
         fmt = format
         if fmt == "auto":
             fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
-        why = binary_reason(path)
+        why = "" if kind else binary_reason(path)
         if why:  # one record stands for the whole file: counted, quarantined, never parsed
             r = Rejected(f"{display}:1", "binary_file", why)
             rejected_any.append(r)
             yield r
             continue
-        it = iter_csv(path, display, prompt_column, completion_column) if fmt == "csv" else iter_jsonl(path, display)
+        if kind:
+            it = iter_dataset(str(p), display, kind, prompt_column, completion_column, columns)
+        else:
+            it = iter_csv(path, display, prompt_column, completion_column) if fmt == "csv" else iter_jsonl(path, display)
         used_before, first_rejected = used, []
         for _, item in it:
             if max_records is not None and used >= max_records:

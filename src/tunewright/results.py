@@ -128,6 +128,7 @@ class ExportOutcome:
     kind: str
     path: Path
     files: list[str]
+    pushed: str | None = None  # the hub URL, when --push-to-hub uploaded it
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,12 @@ def test_stage_by_stage_on_own_data(tmp_path):
     own = tmp_path / "own.jsonl"
     own.write_text("\n".join(src[:40] + ["{oops", src[0]] + src[40:60]) + "\n")
 
-    tw("init", "tunewright.yaml", cwd=tmp_path)
+    p = tw("init", "--data", "own.jsonl", cwd=tmp_path)
+    assert "task.type: extraction" in p.stdout
     cfg = tmp_path / "tunewright.yaml"
-    assert "# LoRA rank." in cfg.read_text()
-    sets = ["--set", "data.train_files=[own.jsonl]", "--set", "training.batch_size=2", "--set",
+    assert "train_files: [own.jsonl]" in cfg.read_text() and "entity_types: [PERSON" in cfg.read_text()
+    assert "# LoRA rank." in tw("config", "--full", cwd=tmp_path).stdout
+    sets = ["--set", "training.batch_size=2", "--set",
             "task.max_test_examples=3", "--set", "task.max_new_tokens=24", "--set", "general.perplexity_paragraphs=2",
             "--set", "general.mmlu_questions=4", "--set", "split.test_fraction=0.2"]
     p = tw("data", "audit", "-c", cfg, *sets, cwd=tmp_path)

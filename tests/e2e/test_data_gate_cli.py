@@ -3,9 +3,15 @@
 leave out token_length, so no model is loaded."""
 
 import json
+import re
+import sys
+from pathlib import Path
 
 from helpers import chat, write_lines
 from test_cli_stages import tw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiny_train import tiny_model_dir  # noqa: E402
 
 CHECKS = "audit.checks=[schema, format, exact_duplicate, conflicting_duplicate, normalization, quality, pii]"
 
@@ -24,6 +30,32 @@ def test_run_stops_on_a_failed_data_gate_and_says_why(tmp_path):
     assert p.returncode == 1, p.stderr
     assert "data audit gate failed" in p.stderr and "conflicting_duplicate: 2 records" in p.stderr
     assert "--force" in p.stderr
+
+
+def test_failed_gate_says_what_to_do_and_force_continues_from_that_audit(tmp_path, smol_tokenizer):
+    f = _data(tmp_path)
+    model = tiny_model_dir(tmp_path, smol_tokenizer)
+    small = [f"data.train_files=[{f}]", CHECKS, f"model.name_or_path={model}", "model.gguf_file=null",
+             "training.max_steps=2", "task.max_test_examples=4", "task.max_new_tokens=8",
+             "general.perplexity_paragraphs=2", "general.mmlu_questions=4"]
+    sets = [x for s in small for x in ("--set", s)]
+    p = tw("run", *sets, "--runs-dir", tmp_path / "runs", cwd=tmp_path, check=False)
+    assert p.returncode == 1, p.stderr
+    err = " ".join(p.stderr.split())
+    # which records, where the quarantine is, how to fix them, which threshold to raise, how to go on
+    assert "relabel those records so they agree" in err and f"{f}:41, {f}:42" in err
+    assert "quarantine.jsonl" in err and "--set audit.gate.fail.conflicting_duplicate=0.047" in err
+    run = Path(re.search(r"tunewright run --run (\S+) --force", err).group(1))
+    audit_json = (run / "data" / "audit.json").stat().st_mtime_ns
+    audit_time = json.loads((run / "manifest.json").read_text())["timings"]["audit"]
+
+    p = tw("run", "--run", run, "--force", cwd=tmp_path, check=False)
+    assert p.returncode in (0, 1), p.stderr  # 1 only if the forgetting gate fails on the random model
+    assert "data gate FAILED, run went on because of --force" in p.stdout
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["audit"]["gate"]["forced"] is True and (run / "report.json").exists()
+    assert m["timings"]["audit"] == audit_time and (run / "data" / "audit.json").stat().st_mtime_ns == audit_json
+    assert len([d for d in (tmp_path / "runs").iterdir() if d.is_dir()]) == 1  # the same run, not a new one
 
 
 def test_audit_prints_findings_then_fails_and_curate_writes_parquet(tmp_path):

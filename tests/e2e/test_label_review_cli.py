@@ -22,7 +22,8 @@ def test_label_review_export_agreement_interop(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tunewright.yaml").write_text(
         "project: {runs_dir: runs}\n"
-        "data: {max_records: 120}\n"
+        "data: {max_records: 120, train_files: ['pkg:evals/registry/data/ner_finance/samples.jsonl']}\n"
+        "task: {type: extraction, entity_types: [PERSON, ORGANIZATION, LOCATION]}\n"
         f"labeling: {{functions_module: {ROOT / 'examples/labeling/finance_lfs.py'}, "
         f"rules_file: {ROOT / 'examples/labeling/finance_rules.yaml'}}}\n"
         "review: {budget: 10, double_review_share: 0.5, gold_share: 0.3}\n", encoding="utf-8")

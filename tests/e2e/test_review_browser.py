@@ -9,7 +9,7 @@ import pytest
 
 from review_helpers import ROOT, XSS, Server, make_store
 from tunewright.assets import resolve_path
-from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.labeling.run import label_examples, load_functions, write_labeling
 from tunewright.records import read_examples, read_files
 from tunewright.review.service import export_reviewed, init_review
@@ -138,7 +138,7 @@ def test_pick_spans_by_keyboard_and_mouse(tmp_path, browser):
 
 
 def test_review_five_items_by_keyboard_then_export(tmp_path, browser):
-    cfg = load_config(None, [f"labeling.functions_module={ROOT / 'examples/labeling/finance_lfs.py'}",
+    cfg = load_demo_config(overrides=[f"labeling.functions_module={ROOT / 'examples/labeling/finance_lfs.py'}",
                              f"labeling.rules_file={ROOT / 'examples/labeling/finance_rules.yaml'}",
                              "review.budget=20", "review.double_review_share=0", "review.gold_share=0.5"])
     examples = read_files([resolve_path(cfg.data.train_files[0])], max_records=80).examples

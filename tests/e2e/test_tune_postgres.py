@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.pipeline import Session, new_run, stage_audit, stage_eval, stage_split, stage_train
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def _overrides(tmp_path, model_dir, trials):
 
 def _prepared_run(tmp_path, model_dir, pg_url, trials):
     o = _overrides(tmp_path, model_dir, trials) + [f"tuning.storage={pg_url}"]
-    cfg = load_config(None, o)
+    cfg = load_demo_config(False, o)
     run = new_run(cfg)
     session = Session(cfg)
     stage_audit(cfg, run, session, force=True)
@@ -72,7 +72,7 @@ def test_two_workers_finish_one_study_without_loss_or_duplicates(tmp_path, tiny_
     cfg, run = _prepared_run(tmp_path, tiny_model_dir, pg_url, trials=4)
     workers = [_worker(run), _worker(run)]
     outs = [w.communicate(timeout=1800)[0] for w in workers]
-    assert all(w.returncode == 0 for w in workers), outs
+    assert all(w.returncode == 0 for w in workers), [o[-3000:] for o in outs]
     trials = _study(cfg, run).get_trials()
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert 4 <= len(done) <= 5  # each worker checks the budget before a trial: at most one over per worker
@@ -107,7 +107,7 @@ def test_a_killed_worker_has_its_trial_retried(tmp_path, tiny_model_dir, pg_url)
     trials = _study(cfg, run).get_trials()
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     assert [t.number for t in failed] == [0]
-    retried = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == 0]  # RetryHeartbeatStaleTrialCallback
     assert len(retried) == 1 and retried[0].state == optuna.trial.TrialState.COMPLETE
     assert retried[0].params == failed[0].params
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 2

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tunewright.assets import resolve_path
-from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.data.curate import curate_data, read_parquet
 from tunewright.records import read_examples
 from tunewright.reporting.audit_section import write_audit_html
@@ -32,7 +32,7 @@ def _check_accounting(out, s):
 def test_ner_finance_every_record_used_or_quarantined(tmp_path):
     path = resolve_path(NER)
     before = hashlib.sha256(path.read_bytes()).hexdigest()
-    cfg = load_config(None, [f"project.runs_dir={tmp_path}"])
+    cfg = load_demo_config(overrides=[f"project.runs_dir={tmp_path}"])
     res = curate_data(cfg, tmp_path / "data")
     s = res.audit.summary
     _check_accounting(tmp_path / "data", s)
@@ -58,7 +58,7 @@ def test_ner_finance_every_record_used_or_quarantined(tmp_path):
 
 @pytest.mark.slow
 def test_ner_finance_with_the_target_tokenizer(tmp_path, smol_tokenizer):
-    cfg = load_config(None, [f"project.runs_dir={tmp_path}", "audit.workers=2"])
+    cfg = load_demo_config(overrides=[f"project.runs_dir={tmp_path}", "audit.workers=2"])
     from tunewright.data.audit import audit_data
 
     res = audit_data(cfg, tmp_path / "data", get_tokenizer=lambda: smol_tokenizer)

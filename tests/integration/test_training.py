@@ -166,11 +166,11 @@ def test_overlong_examples_are_dropped_or_cut_and_counted(tmp_path):
 
 
 def test_penalties_are_zero_at_the_anchor_and_grow_with_distance(smol_tokenizer):
-    from tunewright.config import load_config
+    from tunewright.pipeline import load_demo_config
     from tunewright.training.methods import apply_method
     from tunewright.training.mitigation import ewc_penalty, l2sp_penalty
 
-    cfg = load_config(None, ["training.ewc_lambda=1.0", "training.ewc_samples=4", "training.method=full"])
+    cfg = load_demo_config(overrides=["training.ewc_lambda=1.0", "training.ewc_samples=4", "training.method=full"])
     model = apply_method(tiny_llama(len(smol_tokenizer)), cfg.training)
     ewc, l2 = ewc_penalty(model, cfg, smol_tokenizer), l2sp_penalty(model, 1.0)
     assert float(ewc()) == 0.0 and float(l2()) == 0.0

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.pipeline import new_run, stage_audit, stage_report, stage_split, stage_tune
 from tunewright.project import read_json
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def _cfg(tmp_path, model_dir, extra=()):
-    return load_config(None, [
+    return load_demo_config(False, [
         f"model.name_or_path={model_dir}", "model.gguf_file=null", f"project.runs_dir={tmp_path / 'runs'}",
         "data.max_records=160", "audit.checks=[schema, exact_duplicate, conflicting_duplicate, token_length]",
         "split.validation_fraction=0.1", "split.test_fraction=0.1",

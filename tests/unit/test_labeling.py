@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.labeling.agreement import agreement_report, cohen_kappa, krippendorff_alpha
 from tunewright.labeling.analysis import disagreement, function_summary
 from tunewright.labeling.functions import (ABSTAIN, NOT_ENTITY, LabelingError, labeling_function,
@@ -110,7 +111,7 @@ def test_span_labeling_end_to_end_scores_against_gold():
 
     exs = [_chat("The Borrower pays.", "[Borrower - PERSON]"), _chat("Lender lends to Borrower.",
            "[Lender - PERSON, Borrower - PERSON]"), _chat("nothing here", "No entities found")]
-    cfg = load_config(None, ["labeling.label_model=majority"])
+    cfg = load_demo_config(overrides=["labeling.label_model=majority"])
     votes = apply_functions(exs, [roles, caps_org], cfg.task.entity_types + [NOT_ENTITY], progress=False)
     assert votes.items[:2] == [(0, "Borrower"), (0, "The")]
     r = label_examples(cfg, exs, [roles, caps_org], progress=False)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.evaluation.learning_curve import fit_and_predict, fit_power_law, power_law
 
 
@@ -18,7 +18,7 @@ def test_flat_points_give_a_flat_curve():
 
 def test_prediction_interval_brackets_the_prediction():
     rng = np.random.default_rng(0)
-    cfg = load_config(None, ["stats.bootstrap_samples=200"])
+    cfg = load_demo_config(overrides=["stats.bootstrap_samples=200"])
     # accuracy items at three sizes, improving with saturation: 0.5, 0.65, 0.72
     mats = [(rng.random((300, 1)) < p).astype(float) for p in (0.5, 0.65, 0.72)]
     out = fit_and_predict([100, 200, 400], mats, "mean", cfg)
@@ -30,7 +30,7 @@ def test_prediction_interval_brackets_the_prediction():
 
 def test_bounded_metric_never_extrapolates_past_one_and_odd_curves_are_flagged():
     rng = np.random.default_rng(1)
-    cfg = load_config(None, ["stats.bootstrap_samples=100"])
+    cfg = load_demo_config(overrides=["stats.bootstrap_samples=100"])
     # a curve that dips, then jumps (the demo's shape: collapse at 50%, then learning)
     mats = [(rng.random((200, 1)) < p).astype(float) for p in (0.05, 0.0, 0.6)]
     out = fit_and_predict([100, 200, 400], mats, "mean", cfg)

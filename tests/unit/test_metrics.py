@@ -4,7 +4,7 @@ from tunewright.config import TaskSection
 from tunewright.evaluation.metrics import entity_f1
 from tunewright.evaluation.tasks import make_task
 
-task = make_task(TaskSection())
+task = make_task(TaskSection(type="extraction", entity_types=["PERSON", "ORGANIZATION", "LOCATION"]))
 
 
 @pytest.mark.parametrize("text,want", [

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from review_helpers import local_client, make_store
-from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.review.app import create_app
 from tunewright.review.service import agreement, final_labels, label_validator
 
@@ -25,7 +25,7 @@ def sign_in(client, token: str):
 @pytest.fixture
 def app_env(tmp_path):
     store, tokens = make_store(tmp_path / "review.db", n_items=6, double_every=3, gold_every=2, xss_first=True)
-    cfg = load_config()
+    cfg = load_demo_config()
     app = create_app(store, label_validator(cfg), entity_types=cfg.task.entity_types)
     return store, tokens, app
 

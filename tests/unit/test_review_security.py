@@ -15,7 +15,7 @@ from tunewright.config import load_config
 from tunewright.evaluation.tasks import make_task
 from tunewright.review import interop
 from tunewright.review.app import MAX_BODY, create_app
-from tunewright.review.service import export_reviewed, final_labels, label_validator
+from tunewright.review.service import final_labels, label_validator
 from tunewright.review.store import Store
 
 HOSTILE = "[a" + " " * 48_000 + "x]"

@@ -43,7 +43,7 @@ def test_generation_task_metrics_and_headline():
 
 
 def test_extraction_rows_score_lenient_and_per_type():
-    task = make_task(TaskSection())
+    task = make_task(TaskSection(type="extraction", entity_types=["PERSON", "ORGANIZATION", "LOCATION"]))
     rows = rows_for(task, [("[bank - ORGANIZATION, Joe - PERSON]", "[Bank - ORGANIZATION, Joe - PERSON]"),
                            ("nonsense", "[Ohio - LOCATION]")])
     m = task.score(rows)
@@ -60,7 +60,7 @@ def test_stop_strings_cut_the_answer():
 
 def test_every_detail_number_has_a_statistic_that_reproduces_it():
     cases = {
-        "extraction": (TaskSection(), [("[bank - ORGANIZATION, Joe - PERSON]", "[Bank - ORGANIZATION, Joe - PERSON]"),
+        "extraction": (TaskSection(type="extraction", entity_types=["PERSON", "ORGANIZATION", "LOCATION"]), [("[bank - ORGANIZATION, Joe - PERSON]", "[Bank - ORGANIZATION, Joe - PERSON]"),
                                        ("nonsense", "[Ohio - LOCATION]"), ("No entities found", "No entities found")]),
         "classification": (TaskSection(type="classification", labels=["a", "b", "c"]),
                            [("a", "a"), ("b", "a"), ("zzz", "c"), ("c", "c")]),

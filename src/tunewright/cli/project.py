@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -14,24 +14,55 @@ app = typer.Typer()
 
 
 @command(app)
-def init(path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("tunewright.yaml"),
-         force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False):
-    """Write a commented starter tunewright.yaml (every field, its default and what it means)."""
-    from tunewright.config import write_starter_config
+def init(path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("tunewright.yaml"),
+         data: Annotated[Optional[list[Path]], typer.Option("--data", help="Your training data (JSONL or CSV); "
+                                                            "repeatable.")] = None,
+         test: Annotated[Optional[list[Path]], typer.Option("--test", help="A held-out test file; repeatable.")] = None,
+         model: Annotated[Optional[str], typer.Option("--model", help="Hub id or local folder of the base model.")] = None):
+    """Write a short tunewright.yaml inferred from your data: format, task type, labels or entity types, answer
+    length, test file. Prints what it inferred and why; never overwrites a file."""
+    import json
 
-    out.print(f"wrote {write_starter_config(path, force)}")
+    from tunewright.errors import InputError
+    from tunewright.starter import write_starter_config
+
+    if not data:
+        raise InputError("give your training data: tunewright init --data FILE [--test FILE] [--model ID] "
+                         "('tunewright config --full' prints every field, its default and meaning)")
+    res = write_starter_config([str(d) for d in data], path, [str(t) for t in test or []], model)
+    for f in res.findings:
+        value = json.dumps(f.value, ensure_ascii=False) if not isinstance(f.value, str) else f.value
+        typer.echo(f"{f.key}: {value}  - {f.why}")
+    typer.echo(f"wrote {path}; next: tunewright run -c {path}")
+
+
+@command(app, "config")
+def config_cmd(full: Annotated[bool, typer.Option("--full", help="Every field with its default and meaning.")] = False,
+               config: ConfigOpt = None, set_: SetOpt = None):
+    """Print the resolved config (YAML), or with --full every field, its default and what it means."""
+    from tunewright.config import render_full_config, render_resolved_config
+    from tunewright.project import project_config
+
+    typer.echo(render_full_config() if full else render_resolved_config(project_config(config, overrides(set_))))
 
 
 @command(app, "run")
 def run_cmd(config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None, max_steps: StepsOpt = None,
             runs_dir: RunsDirOpt = None, workers: WorkersOpt = None,
-            force: Annotated[bool, typer.Option("--force", help="Go on when the data gate fails.")] = False):
-    """Every stage from one config: audit, split, base eval, train, eval, report."""
+            run: Annotated[Optional[Path], typer.Option("--run", help="Continue this run from its finished audit "
+                                                        "(after a failed data gate, with --force) instead of "
+                                                        "redoing it.")] = None,
+            force: Annotated[bool, typer.Option("--force", help="Go on when the data gate fails, or when the "
+                                                "config does not fit the data.")] = False):
+    """Every stage from one config: a check of the config against the data, audit, split, base eval, train,
+    eval, report."""
+    from tunewright.cli.common import console
     from tunewright.pipeline import enforce_gates, run_all
-    from tunewright.project import project_config
+    from tunewright.project import open_run, project_config
 
-    cfg = project_config(config, overrides(set_, seed, max_steps, runs_dir, workers))
-    _, h = run_all(cfg, force=force)
+    cfg = project_config(config, overrides(set_, seed, max_steps, runs_dir, workers), run)
+    _, h = run_all(cfg, open_run(cfg, run) if run else None, force=force,
+                   notify=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True))
     render.headline(h)
     enforce_gates(h.forgetting_verdict, h.forgetting_reasons)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -35,10 +35,15 @@ def export(run: Annotated[Path, typer.Option("--run", help="Run directory with a
            dest: Annotated[Path, typer.Option("--out", help="New folder to write the export into.")],
            merged: Annotated[bool, typer.Option("--merged/--adapter", help="Base with the adapter merged in (plain "
                                                 "transformers loads it), or the adapter alone (load with peft).")] = True,
-           config: ConfigOpt = None):
+           config: ConfigOpt = None,
+           push_to_hub: Annotated[Optional[str], typer.Option("--push-to-hub", help="Also upload the export, with "
+                                                              "its model card and report, to this hub repository "
+                                                              "(needs the hub and a token).")] = None):
     """Export the tuned model as safetensors: merged into the base, or the adapter alone."""
     from tunewright.pipeline import stage_export
 
     cfg, r = load(config, [], run)
-    res = stage_export(cfg, r, dest, merged)
+    res = stage_export(cfg, r, dest, merged, push_to_hub=push_to_hub)
     out.print(f"exported {res.kind} model to {res.path}: {', '.join(res.files)}")
+    if res.pushed:
+        out.print(f"pushed to {push_to_hub}: {res.pushed}")

@@ -64,9 +64,14 @@ def input_items(cfg: Config, files: list[str]) -> Callable[[], Iterator[Example 
     """A function that opens the files afresh and yields every record (the audit reads them twice)."""
     paths = [str(resolve_path(cfg.resolve(f))) for f in files]
     d = cfg.data
-    return lambda: iter_files(paths, format=d.format, prompt_column=d.prompt_column,
-                              completion_column=d.completion_column, max_records=d.max_records,
-                              display_names=dict(zip(paths, files)))
+    items = lambda: iter_files(paths, format=d.format, prompt_column=d.prompt_column,  # noqa: E731
+                               completion_column=d.completion_column, max_records=d.max_records,
+                               display_names=dict(zip(paths, files)), columns=d.columns)
+    if d.choices_from_prompt:
+        from tunewright.data.profile import with_prompt_choices
+
+        return lambda: with_prompt_choices(items())
+    return items
 
 
 def read_inputs(cfg: Config, files: list[str]) -> ReadResult:

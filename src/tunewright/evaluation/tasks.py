@@ -73,6 +73,9 @@ class ExtractionTask(Task):
     statistic: str = "micro_f1"
 
     def __post_init__(self) -> None:
+        if not self.cfg.entity_types:
+            raise ValueError("task.entity_types: an extraction task needs its entity types, e.g. "
+                             "[PERSON, ORGANIZATION] ('tunewright init --data FILE' reads them from the answers)")
         types = "|".join(re.escape(t) for t in self.cfg.entity_types)
         # lazy name up to " - TYPE" followed by a comma or the end: names may hold commas and hyphens.
         # Linear time: the possessive \s*+ never hands spaces back, and the name must end in a non-space, so

@@ -178,11 +178,16 @@ def _storage(run: Run, cfg: Config):
     if cfg.tuning.storage:
         if cfg.tuning.storage.startswith("postgresql"):
             # a worker that dies mid-trial stops beating; after the grace period its trial is failed and
-            # re-queued with the same parameters (RetryFailedTrialCallback), and the next worker runs it
+            # re-queued with the same parameters (RetryHeartbeatStaleTrialCallback), and the next worker runs it
+            import warnings
+
             hb = cfg.tuning.heartbeat_seconds
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
             return optuna.storages.RDBStorage(cfg.tuning.storage, engine_kwargs={"pool_pre_ping": True},
                                               heartbeat_interval=hb, grace_period=3 * hb,
-                                              failed_trial_callback=optuna.storages.RetryFailedTrialCallback(3))
+                                              heartbeat_stale_trial_callback=retry)
         return cfg.tuning.storage
     (run.path / "tuning").mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(run.path / "tuning" / "journal.log")))
@@ -200,6 +205,26 @@ def _sampler(cfg: Config):
     return optuna.samplers.TPESampler(seed=t.seed, multivariate=True)
 
 
+def open_study(run: Run, cfg: Config):
+    """The run's study, created by whichever worker comes first; workers starting together on one database
+    race to create it, so a loser of that race loads the winner's."""
+    import optuna
+
+    storage = _storage(run, cfg)
+    name = f"tune-{run.id}"
+    for attempt in range(5):
+        try:
+            return optuna.create_study(study_name=name, storage=storage, sampler=_sampler(cfg), directions=DIRECTIONS,
+                                       load_if_exists=True)
+        except Exception:  # IntegrityError / DuplicatedStudyError from a concurrent create
+            time.sleep(0.5 * (attempt + 1))
+            try:
+                return optuna.load_study(study_name=name, storage=storage, sampler=_sampler(cfg))
+            except KeyError:
+                continue
+    return optuna.load_study(study_name=name, storage=storage, sampler=_sampler(cfg))
+
+
 def tune(cfg: Config, run: Run, session, progress: bool = True, join: bool = False) -> dict | None:
     """Run the study on ``run`` (split, base-evaluated and trained with the default config), choose, re-run the
     top trials with other seeds, evaluate the chosen configuration on test against the default; write
@@ -212,8 +237,7 @@ def tune(cfg: Config, run: Run, session, progress: bool = True, join: bool = Fal
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     t = cfg.tuning
     shared = tuning_overrides(cfg)
-    study = optuna.create_study(study_name=f"tune-{run.id}", storage=_storage(run, cfg), sampler=_sampler(cfg),
-                                directions=DIRECTIONS, load_if_exists=True)
+    study = open_study(run, cfg)
     t0 = time.perf_counter()
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = [tr for tr in study.trials if tr.state in finished]

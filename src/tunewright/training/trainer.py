@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from tunewright.config import Config
 from tunewright.project import Run
 from tunewright.records import Example
+from tunewright.tracking import apply_training_env
 from tunewright.training.formats import EncodedSet, PadCollator, encode_examples
 from tunewright.training.checkpoints import (
     NonFiniteLoss, TrainingStopped, checkpoint_callback, finite_gradients_callback, latest_checkpoint, read_counters, signal_callback,
@@ -263,7 +264,8 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
         logging_steps=tc.logging_steps,
         save_strategy="steps",
         save_steps=tc.save_steps,
-        report_to="none",
+        report_to=list(cfg.tracking.report_to) or "none",  # transformers' integrations (tunewright/tracking.py)
+        run_name=run.id,
         seed=tc.seed,
         data_seed=tc.seed,
         remove_unused_columns=False,
@@ -282,6 +284,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
     reason = {"reason": "periodic"}
     stopper = signal_callback(reason)
     rung = _rung_callback(stop_at_step)
+    restore_env = apply_training_env(cfg, run)  # the integrations read their settings when the Trainer is built
     trainer = _trainer_class()(
         model=peft_model, args=args, train_dataset=ds, data_collator=collator, penalties=penalties, counter=counter,
         callbacks=[_loss_logger(run, curve, penalties), checkpoint_callback(counter, reason), finite_gradients_callback(),
@@ -299,6 +302,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
             f"{e}. Training stopped; the last good checkpoint is {last or 'none (no checkpoint was written yet)'}. "
             "Lower training.learning_rate (or check the data) before resuming.", last) from None
     finally:
+        restore_env()
         if original_attn is not None:
             model.set_attn_implementation(original_attn)
     seconds = time.perf_counter() - t0
