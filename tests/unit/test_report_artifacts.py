@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tunewright.config import Config, config_to_dict
+from tunewright.pipeline import load_demo_config
+from tunewright.config import config_to_dict
 from tunewright.evaluation.artifacts import EvalArtifacts, pair_by_id
 from tunewright.evaluation.tasks import make_task
 from tunewright.project import Run, write_json
@@ -35,7 +36,7 @@ def _prediction(task, i: int, rng: random.Random, skill: float) -> dict:
 
 def make_run(tmp_path: Path, n: int = 40, shuffle_tuned: bool = False) -> Run:
     """A run directory with everything the report reads, from a seeded toy evaluation (no model)."""
-    cfg = Config()
+    cfg = load_demo_config()  # the extraction task on ner_finance
     cfg.stats.bootstrap_samples = 200
     task = make_task(cfg.task)
     run = Run(tmp_path / "run")

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from review_helpers import ROOT
 from tunewright.cli import app
-from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.labeling.stage import stage_review_init, stage_review_next, stage_training_labels
 from tunewright.pipeline import new_run
 from tunewright.records import read_examples
@@ -16,7 +16,7 @@ from tunewright.review.store import Store
 
 
 def test_next_round_comes_from_uncertainty_disagreement_and_audit_suspects(tmp_path):
-    cfg = load_config(None, [f"labeling.functions_module={ROOT / 'examples/labeling/finance_lfs.py'}",
+    cfg = load_demo_config(False, [f"labeling.functions_module={ROOT / 'examples/labeling/finance_lfs.py'}",
                              f"labeling.rules_file={ROOT / 'examples/labeling/finance_rules.yaml'}",
                              "data.max_records=80", f"project.runs_dir={tmp_path / 'runs'}", "review.budget=5",
                              "review.double_review_share=0", "review.gold_share=0", "labeling.keep_gold=false"])

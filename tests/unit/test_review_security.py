@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from review_helpers import local_client, make_store
-from tunewright.config import load_config
+from tunewright.pipeline import load_demo_config
 from tunewright.evaluation.tasks import make_task
 from tunewright.review import interop
 from tunewright.review.app import MAX_BODY, create_app
@@ -19,7 +19,7 @@ from tunewright.review.service import final_labels, label_validator
 from tunewright.review.store import Store
 
 HOSTILE = "[a" + " " * 48_000 + "x]"
-CFG = load_config()
+CFG = load_demo_config()  # the extraction task on ner_finance
 
 
 def fields(html: str) -> dict[str, str]:
