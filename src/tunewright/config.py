@@ -59,8 +59,22 @@ class DataSection(Section):
     test_files: list[str] = Field(
         default_factory=list, description="Optional held-out test files; when given, the split only carves validation."
     )
-    format: Literal["auto", "chat", "prompt_completion", "csv"] = Field(
-        "auto", description="Record format; 'auto' decides per file from the extension and the first record."
+    format: Literal["auto", "chat", "prompt_completion", "csv", "parquet"] = Field(
+        "auto", description="Record format; 'auto' decides per file from its content (a Parquet file is read as "
+        "Parquet whatever its name) and its extension (.csv, .parquet; anything else is JSONL)."
+    )
+    encoding: Literal["auto", "utf-8", "utf-16", "latin-1", "cp1252"] = Field(
+        "auto", description="Text encoding of JSONL and CSV files. 'auto' reads UTF-8 (with or without a BOM) and "
+        "UTF-16/32 (told by its BOM or its NUL pattern); Latin-1 and cp1252 cannot be told from content, so name "
+        "them here. A line that does not decode is quarantined (invalid_utf8 / invalid_encoding), not the file."
+    )
+    max_record_bytes: int = Field(
+        10 * 2**20, ge=1, description="A line (JSONL), row (CSV, in characters) or Parquet row longer than this is "
+        "quarantined as record_too_large without being parsed or held in memory."
+    )
+    max_json_depth: int = Field(
+        64, ge=1, le=500, description="A JSON record nested deeper than this (arrays/objects within each other) is "
+        "quarantined as too_deep; chat and evals records nest 3-4 levels."
     )
     prompt_column: str = Field("prompt", description="CSV column holding the prompt.")
     completion_column: str = Field("completion", description="CSV column holding the expected answer.")

@@ -24,8 +24,9 @@ from tunewright.data.gate import evaluate_gate, matches
 from tunewright.data.parallel import observe_batch
 from tunewright.data.sufficiency import ClassTally, sufficiency_summary
 from tunewright.project import write_json
-from tunewright.records import (Example, ReadResult, Rejected, collect, iter_files, jsonl_writer, read_examples,
-                                read_json_lines, write_jsonl)
+from tunewright.readers import ReadLimits, collect, iter_files
+from tunewright.records import Example, ReadResult, Rejected
+from tunewright.writers import jsonl_writer, read_examples, read_json_lines, write_jsonl
 
 # Modules whose import registers checks (STYLE.md #7); checks.py registers the first ones itself.
 CHECK_MODULES = ["format", "normalize", "quality", "pii", "outdated", "label_noise", "semantic", "dedup", "leakage"]
@@ -68,9 +69,10 @@ def input_items(cfg: Config, files: list[str]) -> Callable[[], Iterator[Example 
     """A function that opens the files afresh and yields every record (the audit reads them twice)."""
     paths = [str(resolve_path(cfg.resolve(f))) for f in files]
     d = cfg.data
+    limits = ReadLimits(max_record_bytes=d.max_record_bytes, max_depth=d.max_json_depth, encoding=d.encoding)
     return lambda: iter_files(paths, format=d.format, prompt_column=d.prompt_column,
                               completion_column=d.completion_column, max_records=d.max_records,
-                              display_names=dict(zip(paths, files)))
+                              display_names=dict(zip(paths, files)), limits=limits)
 
 
 def read_inputs(cfg: Config, files: list[str]) -> ReadResult:
