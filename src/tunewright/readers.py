@@ -167,8 +167,9 @@ def _lines(fh, limit: int) -> Iterator[tuple[int, Any, int, Any]]:
         yield n, None, size, head
 
 
-def _open_text(path: Path, codec: str) -> io.TextIOWrapper:
-    return open(path, encoding=codec, errors="tunewright.mark", newline="")
+def _open_text(path: Path, codec: str, newline: str = "\n") -> io.TextIOWrapper:
+    """Decoded, with each undecodable sequence marked; lines end at "\n" only ("" for the csv module)."""
+    return open(path, encoding=codec, errors="tunewright.mark", newline=newline)
 
 
 def iter_jsonl(path: Path, display: str, limits: ReadLimits = ReadLimits(),
@@ -181,20 +182,21 @@ def iter_jsonl(path: Path, display: str, limits: ReadLimits = ReadLimits(),
     with (open(path, "rb") if s.byte_lines else _open_text(path, s.codec)) as fh:
         for n, line, size, head in _lines(fh, limits.max_record_bytes):
             src = f"{display}:{n}"
+            if line is not None:
+                if n == 1 and s.codec == "utf-8-sig" and line.startswith(codecs.BOM_UTF8):
+                    line = line[len(codecs.BOM_UTF8):]
+                if not line.strip():
+                    blanks.append(n)
+                    continue
+            for b in blanks:
+                yield b, Rejected(f"{display}:{b}", "empty_line", "blank line between records", "")
+            blanks.clear()
             if line is None:
                 unit = "bytes" if s.byte_lines else "characters"
                 yield n, Rejected(src, "record_too_large", f"{size:,} {unit} > {limits.max_record_bytes:,} "
                                   "(data.max_record_bytes)", _excerpt(head, s.codec))
-                continue
-            if n == 1 and s.codec == "utf-8-sig" and line.startswith(codecs.BOM_UTF8):
-                line = line[len(codecs.BOM_UTF8):]
-            if not line.strip():
-                blanks.append(n)
-                continue
-            for b in blanks:
-                yield b, Rejected(f"{display}:{b}", "empty_line", "blank line between records", "")
-            blanks.clear()
-            yield n, parse_jsonl_line(line, src, limits, s.codec)
+            else:
+                yield n, parse_jsonl_line(line, src, limits, s.codec)
 
 
 def decode_line(line: bytes | str, codec: str) -> tuple[str | None, Rejected | None]:
@@ -294,7 +296,7 @@ def iter_csv(path: Path, display: str, prompt_column: str, completion_column: st
              limits: ReadLimits = ReadLimits(), sniffed: Sniff | None = None) -> Iterator[tuple[int, Example | Rejected]]:
     """Rows of a CSV file; a row with an undecodable sequence or a NUL costs that row only."""
     s = sniffed or sniff(path, limits.encoding)
-    with _open_text(path, s.codec) as fh:  # streamed: one row in memory at a time
+    with _open_text(path, s.codec, newline="") as fh:  # streamed: one row in memory at a time
         yield from _csv_rows(fh, display, prompt_column, completion_column, limits, s.codec)
 
 
