@@ -24,9 +24,9 @@ def write_jsonl(path: Path, rows: Iterable[Any]) -> int:
 def jsonl_writer(path: Path) -> Iterator[Callable[[Any], None]]:
     """``with jsonl_writer(p) as write: write(row)``: rows (Examples, Rejecteds or dicts) streamed to an
     atomic JSONL file (see :func:`tunewright.project.atomic_file`)."""
-    from tunewright.project import atomic_file
+    from tunewright import project  # looked up at call time: tests make the disk fail here
 
-    with atomic_file(path, "w") as f:
+    with project.atomic_file(path, "w") as f:
         def write(r: Any) -> None:
             f.write(json.dumps(r.to_json() if hasattr(r, "to_json") else r, ensure_ascii=False) + "\n")
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from tunewright.config import SplitSection
 from tunewright.data.dedup import NearDupParams, cluster_inputs
 from tunewright.data.keys import normalized_input_key
-from tunewright.records import Example, write_jsonl
+from tunewright.records import Example
+from tunewright.writers import jsonl_writer
 
 
 @dataclass
@@ -71,8 +73,12 @@ def split_examples(
 
 
 def write_split(result: SplitResult, out_dir: Path) -> dict[str, Path]:
-    paths = {}
-    for name in ("train", "validation", "test"):
-        paths[name] = Path(out_dir) / f"{name}.jsonl"
-        write_jsonl(paths[name], getattr(result, name))
+    """train/validation/test.jsonl, all or none: the three are written to temporary files and renamed only
+    once all three are complete, so a crash or a full disk never pairs a new train with an old test."""
+    paths = {name: Path(out_dir) / f"{name}.jsonl" for name in ("train", "validation", "test")}
+    with ExitStack() as stack:
+        for name, path in paths.items():
+            write = stack.enter_context(jsonl_writer(path))
+            for ex in getattr(result, name):
+                write(ex)
     return paths
