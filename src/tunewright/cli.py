@@ -115,11 +115,15 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the starter c
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Processes for the per-example data checks (audit.workers).")]
 
 
+FilesArg = Annotated[Optional[list[Path]], typer.Argument(
+    help="Data files to audit (JSONL, CSV, Parquet); default: the config's data.train_files.", show_default=False)]
+
+
 @data_app.command("audit")
-def data_audit(config: ConfigOpt = None, run: RunOpt = None, set_: SetOpt = None, runs_dir: RunsDirOpt = None,
-               workers: WorkersOpt = None):
+def data_audit(files: FilesArg = None, config: ConfigOpt = None, run: RunOpt = None, set_: SetOpt = None,
+               runs_dir: RunsDirOpt = None, workers: WorkersOpt = None):
     """Audit the input data (format, duplicates, quality, PII, label noise, ...); write clean set + quarantine."""
-    _data_stage(config, run, set_, runs_dir, workers, curate=False)
+    _data_stage(config, run, set_, runs_dir, workers, curate=False, files=files)
 
 
 @data_app.command("curate")
@@ -129,11 +133,11 @@ def data_curate(config: ConfigOpt = None, run: RunOpt = None, set_: SetOpt = Non
     _data_stage(config, run, set_, runs_dir, workers, curate=True)
 
 
-def _data_stage(config, run, set_, runs_dir, workers, curate: bool):
-    from tunewright.pipeline import data_gate_message, stage_audit
+def _data_stage(config, run, set_, runs_dir, workers, curate: bool, files: list[Path] | None = None):
+    from tunewright.pipeline import data_gate_message, stage_audit, with_train_files
 
     o = _overrides(set_, runs_dir=runs_dir) + ([f"audit.workers={workers}"] if workers else [])
-    cfg = _config(config, o, run)
+    cfg = with_train_files(_config(config, o, run), files)
     r = _run(cfg, run)
     result = _guard(stage_audit, cfg, r, force=True, curate=curate)  # print the findings, then judge
     s = result.summary

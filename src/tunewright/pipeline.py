@@ -64,6 +64,16 @@ def new_run(cfg: Config) -> Run:
                       seeds={"split": cfg.split.seed, "training": cfg.training.seed}, cwd=cfg.base_dir)
 
 
+def with_train_files(cfg: Config, files: list[Path] | None) -> Config:
+    """``cfg`` with ``data.train_files`` replaced by files named on the command line (relative to the current
+    folder; kept as typed when that is the config's folder, so reports show what the user typed)."""
+    if not files:
+        return cfg
+    here = Path.cwd().resolve() == Path(cfg.base_dir).resolve()
+    cfg.data.train_files = [str(f) if here or f.is_absolute() else str(f.resolve()) for f in files]
+    return cfg
+
+
 def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bool = False,
                 curate: bool = False) -> AuditResult:
     """Audit (and, with ``curate``, write the curated set); a failed data gate raises unless ``force``."""
