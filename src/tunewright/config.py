@@ -181,7 +181,20 @@ class NearDuplicateSection(Section):
     threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity of word n-gram sets at or above "
                              "which two inputs are near-duplicates.")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations per signature.")
-    ngram: int = Field(5, ge=1, description="Words per shingle.")
+    ngram: int = Field(5, ge=1, description="Words per shingle (inputs of short_words words or more).")
+    short_words: int = Field(
+        50, ge=0, description="Inputs with fewer words than this (and at least short_min_words) are compared on "
+        "character n-grams (a one-word edit "
+        "of a 12-word sentence changes most of its word 5-grams); 0 compares every input on word n-grams. Pairs "
+        "on both sides of this length are not compared.")
+    short_min_words: int = Field(
+        6, ge=1, description="Inputs under this many words stay on word n-grams (an exact match under 5 words): "
+        "in a text this short one changed word makes another text ('pay 12' vs 'pay 13').")
+    char_ngram: int = Field(5, ge=2, description="Characters (UTF-8 bytes) per shingle for short inputs.")
+    short_threshold: float = Field(
+        0.5, gt=0, le=1, description="Jaccard of character n-gram sets at or above which two short inputs are "
+        "near-duplicates (calibrated in benchmarks/data_audit/short_neardup.py: one- and two-word edits of real "
+        "8-40 word sentences).")
     keep: Literal["first", "longest", "shortest"] = Field(
         "first", description="Which member of a near-duplicate cluster is kept: first in input order, or the "
         "longest/shortest input.")
