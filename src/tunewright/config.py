@@ -192,7 +192,7 @@ class NearDuplicateSection(Section):
         "in a text this short one changed word makes another text ('pay 12' vs 'pay 13').")
     char_ngram: int = Field(5, ge=2, description="Characters (UTF-8 bytes) per shingle for short inputs.")
     short_threshold: float = Field(
-        0.5, gt=0, le=1, description="Jaccard of character n-gram sets at or above which two short inputs are "
+        0.7, gt=0, le=1, description="Jaccard of character n-gram sets at or above which two short inputs are "
         "near-duplicates (calibrated in benchmarks/data_audit/short_neardup.py: one- and two-word edits of real "
         "8-40 word sentences).")
     keep: Literal["first", "longest", "shortest"] = Field(

@@ -45,7 +45,7 @@ class NearDupParams:
     short_words: int = 50  # 0: word n-grams for every length
     short_min_words: int = 6  # below this a one-word edit is another text ("pay 12" vs "pay 13"): word n-grams
     char_ngram: int = 5
-    short_threshold: float = 0.5
+    short_threshold: float = 0.7
 
     def bands_rows(self) -> tuple[int, int]:
         return optimal_bands(self.threshold, self.num_perm, 1.0 - self.fn_weight, self.fn_weight)
