@@ -81,7 +81,7 @@ def shingle_strings(text: str) -> set[str]:
 def arm_tunewright(texts: list[str], q) -> None:
     before = reset_peak()
     t0 = time.perf_counter()
-    res = find_near_duplicates(texts, NearDupParams(THRESHOLD, NUM_PERM, NGRAM, FN_WEIGHT))
+    res = find_near_duplicates(texts, NearDupParams(THRESHOLD, NUM_PERM, NGRAM, FN_WEIGHT, short_words=0))  # word 5-grams only
     sec = time.perf_counter() - t0
     q.put({"seconds": sec, "peak_rss_growth_mb": rss_mb() - before, "bands": res.bands, "rows": res.rows,
            "candidates": res.candidates, "pairs": res.pairs.tolist()})

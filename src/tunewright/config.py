@@ -72,8 +72,22 @@ class DataSection(Section):
     test_files: list[str] = Field(
         default_factory=list, description="Optional held-out test files; when given, the split only carves validation."
     )
-    format: Literal["auto", "chat", "prompt_completion", "csv"] = Field(
-        "auto", description="Record format; 'auto' decides per file from the extension and the first record."
+    format: Literal["auto", "chat", "prompt_completion", "csv", "parquet"] = Field(
+        "auto", description="Record format; 'auto' decides per file from its content (a Parquet file is read as "
+        "Parquet whatever its name) and its extension (.csv, .parquet; anything else is JSONL)."
+    )
+    encoding: Literal["auto", "utf-8", "utf-16", "latin-1", "cp1252"] = Field(
+        "auto", description="Text encoding of JSONL and CSV files. 'auto' reads UTF-8 (with or without a BOM) and "
+        "UTF-16/32 (told by its BOM or its NUL pattern); Latin-1 and cp1252 cannot be told from content, so name "
+        "them here. A line that does not decode is quarantined (invalid_utf8 / invalid_encoding), not the file."
+    )
+    max_record_bytes: int = Field(
+        10 * 2**20, ge=1, description="A line (JSONL), row (CSV, in characters) or Parquet row longer than this is "
+        "quarantined as record_too_large without being parsed or held in memory."
+    )
+    max_json_depth: int = Field(
+        64, ge=1, le=500, description="A JSON record nested deeper than this (arrays/objects within each other) is "
+        "quarantined as too_deep; chat and evals records nest 3-4 levels."
     )
     prompt_column: str = Field("prompt", description="CSV (or dataset) column holding the prompt.")
     completion_column: str = Field("completion", description="CSV (or dataset) column holding the expected answer.")
@@ -125,6 +139,15 @@ class QualitySection(Section):
     language_min_chars: int = Field(80, ge=1,
         description="Texts with fewer letters than this are not language-checked (names and short lines fool "
         "detectors).")
+    language_short_min_chars: int | None = Field(
+        None, ge=1, description="Also check texts from this many letters up to language_min_chars, with lingua's "
+        "high-accuracy models and a minimum relative distance (language_short_min_distance) that leaves an unsure "
+        "text undecided. Measured on real 20-79 letter sentences (benchmarks/language_short): 20 finds 97% of "
+        "French/German/Spanish/Italian/Portuguese ones and flags 1.1% of English loan-agreement lines (headings "
+        "such as 'Section 7 . 2 Indemnification .'). Null: short texts are not checked.")
+    language_short_min_distance: float = Field(
+        0.25, ge=0, lt=1, description="lingua's minimum relative distance for short texts (0.1: recall 0.987, "
+        "English false positives 2.0%; 0.25: 0.972 and 1.1%).")
     language_sample: int | None = Field(
         20000, ge=1, description="Run the detector on at most this many examples (an even sample); English text full "
         "of English function words skips the detector and is not counted. Null: no cap.")
@@ -188,7 +211,20 @@ class NearDuplicateSection(Section):
     threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity of word n-gram sets at or above "
                              "which two inputs are near-duplicates.")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations per signature.")
-    ngram: int = Field(5, ge=1, description="Words per shingle.")
+    ngram: int = Field(5, ge=1, description="Words per shingle (inputs of short_words words or more).")
+    short_words: int = Field(
+        50, ge=0, description="Inputs with fewer words than this (and at least short_min_words) are compared on "
+        "character n-grams (a one-word edit "
+        "of a 12-word sentence changes most of its word 5-grams); 0 compares every input on word n-grams. Pairs "
+        "on both sides of this length are not compared.")
+    short_min_words: int = Field(
+        6, ge=1, description="Inputs under this many words stay on word n-grams (an exact match under 5 words): "
+        "in a text this short one changed word makes another text ('pay 12' vs 'pay 13').")
+    char_ngram: int = Field(5, ge=2, description="Characters (UTF-8 bytes) per shingle for short inputs.")
+    short_threshold: float = Field(
+        0.7, gt=0, le=1, description="Jaccard of character n-gram sets at or above which two short inputs are "
+        "near-duplicates (calibrated in benchmarks/data_audit/short_neardup.py: one- and two-word edits of real "
+        "8-40 word sentences).")
     keep: Literal["first", "longest", "shortest"] = Field(
         "first", description="Which member of a near-duplicate cluster is kept: first in input order, or the "
         "longest/shortest input.")

@@ -72,6 +72,16 @@ class Session:
 
 
 
+def with_train_files(cfg: Config, files: list[Path] | None) -> Config:
+    """``cfg`` with ``data.train_files`` replaced by files named on the command line (relative to the current
+    folder; kept as typed when that is the config's folder, so reports show what the user typed)."""
+    if not files:
+        return cfg
+    here = Path.cwd().resolve() == Path(cfg.base_dir).resolve()
+    cfg.data.train_files = [str(f) if here or f.is_absolute() else str(f.resolve()) for f in files]
+    return cfg
+
+
 def stage_audit(cfg: Config, run: Run, session: Session | None = None, force: bool = False,
                 curate: bool = False) -> AuditOutcome:
     """Audit the input files into ``run/data`` (clean set, quarantine, audit.json and audit.html) and, with

@@ -27,7 +27,9 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[Any]:
     ends without an exception: a crash never leaves half a file, and a failed block leaves the old one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    owner = f"{platform.node() or 'host'}.{os.getpid()}"
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{owner}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
@@ -37,6 +39,26 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[Any]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files that a killed writer of ``path`` on this machine left behind (named
+    ``.<name>.<host>.<pid>.*.tmp``; the pid no longer runs). A live writer's file is never touched."""
+    host = platform.node() or "host"
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.{glob_escape(host)}.*.tmp"):
+        pid = tmp.name[len(f".{path.name}.{host}."):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
+def glob_escape(s: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in s)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

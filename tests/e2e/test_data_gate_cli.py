@@ -70,3 +70,17 @@ def test_audit_prints_findings_then_fails_and_curate_writes_parquet(tmp_path):
     curated = [json.loads(x) for x in (run / "data" / "curated.jsonl").read_text().splitlines()]
     assert len(curated) == 41 and any("<EMAIL>" in r["messages"][0]["content"] for r in curated)
     assert (run / "data" / "audit.html").exists() and "pii_redacted" in p.stdout
+
+
+def test_audit_takes_files_as_arguments_and_a_bad_line_costs_that_line(tmp_path):
+    rows = [chat(f"question number {i} about the loan", f"answer {i}") for i in range(20)]
+    f = write_lines(tmp_path / "export.jsonl", [*rows[:10], b'{"messages": [\x00]}', "[" * 5000, *rows[10:]])
+    p = tw("data", "audit", "export.jsonl", "--set", CHECKS, "--runs-dir", tmp_path / "runs", cwd=tmp_path,
+           check=False)
+    assert p.returncode == 0, p.stderr
+    assert "input records 22, used 20, quarantined 2" in p.stdout
+    assert "nul_byte: 1" in p.stdout and "too_deep: 1" in p.stdout and "Traceback" not in p.stderr
+    run = next(d for d in (tmp_path / "runs").iterdir() if (d / "data").is_dir())
+    q = [json.loads(x) for x in (run / "data" / "quarantine.jsonl").read_text().splitlines()]
+    assert sorted(r["source"] for r in q) == ["export.jsonl:11", "export.jsonl:12"]
+    assert f.exists()

@@ -102,4 +102,21 @@ def test_audit_page_shows_clusters_side_by_side(tmp_path):
         {"source": "d.jsonl:2", "reasons": ["near_duplicate"], "text": "user: the same clause <2> | assistant: x"},
         {"source": "d.jsonl:3", "reasons": ["near_duplicate"], "text": "user: the same clause <3> | assistant: x"}]}]
     page = "".join(render_audit_html(section))
-    assert "Near-duplicate cluster 7" in page and "the same clause &lt;3&gt;" in page
+    assert "Near-duplicate cluster 7" in page and "the same clause <mark>&lt;3&gt;</mark>" in page
+
+
+def test_audit_page_marks_the_edited_words_of_near_duplicate_pairs(tmp_path):
+    from tunewright.project import write_json
+    from tunewright.reporting.audit_section import build_audit_section, render_audit_html
+
+    out = tmp_path / "data"
+    out.mkdir()
+    members = [{"source": "d.jsonl:1", "input": "the borrower shall repay the loan on the maturity date"},
+               {"source": "d.jsonl:9", "input": "the borrower must repay the <b>loan</b> on the maturity date"}]
+    write_json(out / "audit.json", {"input_records": 2, "used": 1, "quarantined": 1, "reasons": {"near_duplicate": 1},
+                                    "near_duplicates": {"sample_clusters": [{"kept": "d.jsonl:1", "members": members}]},
+                                    "gate": {"verdict": "pass", "passed": True, "failures": [], "warnings": []}})
+    page = "".join(render_audit_html(build_audit_section(out)))
+    assert "Near-duplicates of d.jsonl:1" in page and "d.jsonl:1</b> (kept)" in page
+    assert "the borrower <mark>shall</mark> repay the <mark>loan</mark> on" in page  # the kept side
+    assert "the borrower <mark>must</mark> repay the <mark>&lt;b&gt;loan&lt;/b&gt;</mark> on" in page  # escaped

@@ -157,6 +157,17 @@ def test_language_other_than_declared():
     assert got == {2, 3, 4}
 
 
+def test_short_texts_are_language_checked_when_asked():
+    from tunewright.config import QualitySection
+
+    short = [ex("Der Vertrag endet am Jahresende.", "Ja."), ex("La banque paie les frais du dossier.", "Oui."),
+             ex("The Borrower shall repay 5,000,000 to SVB by May 2021.", "ok"),  # English, names and numbers
+             ex("Kurz.", "Ja.")]  # under 20 letters: never judged
+    assert flagged(LanguageCheck(), short, "wrong_language") == set()  # under language_min_chars: skipped
+    a = AuditSection(quality=QualitySection(language_short_min_chars=20))
+    assert flagged(LanguageCheck(), short, "wrong_language", CheckContext(audit=a)) == {0, 1}
+
+
 def test_outdated_rules():
     a = AuditSection(outdated=[
         OutdatedRule(name="libor", pattern=r"\bLIBOR\b"),

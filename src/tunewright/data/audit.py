@@ -24,8 +24,9 @@ from tunewright.data.parallel import observe_batch
 from tunewright.data.sufficiency import ClassTally, sufficiency_summary
 from tunewright.project import write_json
 from tunewright.evaluation.tasks import task_type
-from tunewright.records import (Example, ReadResult, Rejected, collect, iter_files, jsonl_writer, read_examples,
-                                read_json_lines, write_jsonl)
+from tunewright.readers import ReadLimits, collect, iter_files
+from tunewright.records import Example, ReadResult, Rejected
+from tunewright.writers import jsonl_writer, read_examples, read_json_lines, write_jsonl
 
 
 
@@ -64,9 +65,10 @@ def input_items(cfg: Config, files: list[str]) -> Callable[[], Iterator[Example 
     """A function that opens the files afresh and yields every record (the audit reads them twice)."""
     paths = [str(resolve_path(cfg.resolve(f))) for f in files]
     d = cfg.data
+    limits = ReadLimits(max_record_bytes=d.max_record_bytes, max_depth=d.max_json_depth, encoding=d.encoding)
     items = lambda: iter_files(paths, format=d.format, prompt_column=d.prompt_column,  # noqa: E731
                                completion_column=d.completion_column, max_records=d.max_records,
-                               display_names=dict(zip(paths, files)), columns=d.columns)
+                               display_names=dict(zip(paths, files)), columns=d.columns, limits=limits)
     if d.choices_from_prompt:
         from tunewright.data.profile import with_prompt_choices
 

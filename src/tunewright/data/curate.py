@@ -97,21 +97,17 @@ def write_parquet(path: Path, batches: Iterable[list[Example]]) -> None:
     batch of examples is a row group, so memory holds one batch."""
     import pyarrow.parquet as pq
 
+    from tunewright import project
+
     schema = _parquet_schema()
-    tmp = Path(path).with_suffix(".parquet.tmp")
-    try:
-        with pq.ParquetWriter(tmp, schema) as w:
-            wrote = False
-            for batch in batches:
-                if batch:
-                    w.write_table(_table(batch, schema))
-                    wrote = True
-            if not wrote:
-                w.write_table(_table([], schema))
-        tmp.replace(path)  # atomic, like every run artifact
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with project.atomic_file(path, "wb") as f, pq.ParquetWriter(f, schema) as w:  # atomic, like every artifact
+        wrote = False
+        for batch in batches:
+            if batch:
+                w.write_table(_table(batch, schema))
+                wrote = True
+        if not wrote:
+            w.write_table(_table([], schema))
 
 
 def read_parquet(path: Path) -> list[Example]:

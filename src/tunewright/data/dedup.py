@@ -8,7 +8,7 @@ shingle ids (for the exact confirmation) and its band keys, never its signature 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 import numpy as np
@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from tunewright.data.checks import BatchCheck, CheckContext, Int64Parts, Verdict, register_check
 from tunewright.data.minhash import (MinHasher, Shingler, Shingles, band_keys, band_pair_codes, batched, exact_jaccard,
-                                     optimal_bands)
+                                     gather, optimal_bands)
 from tunewright.data.keys import key64, normalized_answer, normalized_input
 from tunewright.records import Example
 
@@ -27,6 +27,13 @@ PROGRESS_MIN_RECORDS = 20_000  # below this the whole stage takes about a second
 
 @dataclass(frozen=True)
 class NearDupParams:
+    """Shingles fit the text's length: inputs of ``short_min_words`` to ``short_words`` - 1 words are compared
+    on character ``char_ngram``-grams at ``short_threshold``, the others on word ``ngram``-grams at
+    ``threshold`` (under 6 words a one-word edit makes another text: "pay 12" is not "pay 13"). A
+    one-word edit of a 12-word sentence changes most of its word 5-grams (Jaccard ~0.3) but only ~10 of its
+    ~70 character 5-grams (~0.75). The two families are indexed apart, each with its own LSH bands; a pair
+    across the boundary is never compared (see benchmarks/data_audit/short_neardup.py for the calibration)."""
+
     threshold: float = 0.8
     num_perm: int = 128
     ngram: int = 5
@@ -34,9 +41,28 @@ class NearDupParams:
     batch_records: int = 2048  # texts per numpy batch: ~20 MB of temporaries, as fast as larger batches
     max_bucket_pairs: int = 64
     seed: int = 0x7475_6E65
+    unit: str = "word"
+    short_words: int = 50  # 0: word n-grams for every length
+    short_min_words: int = 6  # below this a one-word edit is another text ("pay 12" vs "pay 13"): word n-grams
+    char_ngram: int = 5
+    short_threshold: float = 0.7
 
     def bands_rows(self) -> tuple[int, int]:
         return optimal_bands(self.threshold, self.num_perm, 1.0 - self.fn_weight, self.fn_weight)
+
+    def families(self) -> list["NearDupParams"]:
+        """[word family] or [word family, character family] (index 1 = short inputs)."""
+        word = replace(self, short_words=0)
+        if self.unit != "word" or self.short_words <= 0:
+            return [word]
+        return [word, replace(word, unit="char", ngram=self.char_ngram, threshold=self.short_threshold)]
+
+    def family_of(self, texts: list[str]) -> np.ndarray:
+        """(R,) int: 1 for texts of ``short_min_words`` to ``short_words`` - 1 words (character n-grams), else 0."""
+        if self.unit != "word" or self.short_words <= 0:
+            return np.zeros(len(texts), np.int64)
+        lo, hi = self.short_min_words, self.short_words
+        return np.fromiter((lo <= len(t.split()) < hi for t in texts), dtype=np.int64, count=len(texts))
 
 
 @dataclass
@@ -66,14 +92,14 @@ def union_find_labels(n: int, pairs: np.ndarray) -> np.ndarray:
     return connected_components(g, directed=False)[1].astype(np.int64)
 
 
-class NearDupIndex:
-    """The near-duplicate engine, fed batch by batch: per text it keeps the unique 32-bit shingle ids (for the
-    exact confirmation) and the LSH band keys, never the signature or the text."""
+class _FamilyIndex:
+    """The engine for one shingle family, fed batch by batch: per text it keeps the unique 32-bit shingle ids
+    (for the exact confirmation) and the LSH band keys, never the signature or the text."""
 
     def __init__(self, params: NearDupParams = NearDupParams()) -> None:
         self.params = params
         self.bands, self.rows = params.bands_rows()
-        self.shingler = Shingler(params.ngram, params.seed)
+        self.shingler = Shingler(params.ngram, params.seed, params.unit)
         self.hasher = MinHasher(params.num_perm, params.seed)
         self.sh_parts: list[Shingles] = []
         self.key_parts: list[np.ndarray] = []
@@ -121,6 +147,59 @@ class NearDupIndex:
                              stats={"records": len(sh), "shingles": int(sh.ids.size)})
 
 
+class NearDupIndex:
+    """The near-duplicate engine, fed batch by batch: texts go to the family their length picks
+    (:meth:`NearDupParams.families`); the result maps every family's pairs back to input order."""
+
+    def __init__(self, params: NearDupParams = NearDupParams()) -> None:
+        self.params = params
+        self.fams = [_FamilyIndex(p) for p in params.families()]
+        self.bands, self.rows = self.fams[0].bands, self.fams[0].rows
+        self.which: list[np.ndarray] = []
+
+    def add(self, texts: list[str]) -> None:
+        fam = self.params.family_of(texts)
+        self.which.append(fam)
+        for f, index in enumerate(self.fams):
+            index.add([t for t, k in zip(texts, fam.tolist()) if k == f])
+
+    def result(self) -> NearDupResult:
+        """Every pair whose shingle sets have Jaccard >= their family's threshold, and the clusters they form.
+        Consumes the index."""
+        which = np.concatenate(self.which) if self.which else np.zeros(0, np.int64)
+        parts = [index.result() for index in self.fams]
+        glob = [np.flatnonzero(which == f) for f in range(len(parts))]  # family-local -> input position
+        pairs = np.concatenate([g[r.pairs] for g, r in zip(glob, parts)]) if len(which) else np.zeros((0, 2), np.int64)
+        jac = np.concatenate([r.jaccard for r in parts])
+        order = np.lexsort((pairs[:, 1], pairs[:, 0])) if len(pairs) else np.zeros(0, np.int64)
+        pairs, jac = pairs[order].reshape(-1, 2), jac[order]
+        sh = _merge_shingles([r.shingles for r in parts], glob, len(which))
+        stats = {"records": len(which), "shingles": int(sh.ids.size)}
+        if len(parts) > 1:
+            r = parts[1]
+            stats["short"] = {"records": r.stats["records"], "bands": r.bands, "rows": r.rows,
+                              "candidate_pairs": r.candidates, "confirmed_pairs": int(len(r.pairs))}
+        return NearDupResult(pairs, jac, union_find_labels(len(which), pairs), sh,
+                             candidates=sum(r.candidates for r in parts), bands=parts[0].bands, rows=parts[0].rows,
+                             stats=stats)
+
+
+def _merge_shingles(parts: list[Shingles], glob: list[np.ndarray], n: int) -> Shingles:
+    """One Shingles in input order from per-family ones (``glob[f][k]``: input position of family f's k-th)."""
+    if len(parts) == 1:
+        return parts[0]
+    sizes = np.zeros(n, np.int64)
+    for sh, g in zip(parts, glob):
+        sizes[g] = sh.sizes()
+    off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    ids = np.empty(int(off[-1]), np.uint32)
+    for sh, g in zip(parts, glob):
+        if g.size:
+            idx, owner = gather(sh, np.arange(len(sh)))
+            ids[off[g][owner] + (np.arange(owner.size) - sh.off[:-1][owner])] = idx
+    return Shingles(ids, off)
+
+
 def _concat_consuming(parts: list[Shingles]) -> Shingles:
     """Shingles.concat that frees each part once copied: the peak is the result plus one part, not twice."""
     sizes = np.concatenate([p.sizes() for p in parts]) if parts else np.zeros(0, np.int64)
@@ -158,15 +237,15 @@ def find_near_duplicates(
     return index.result()
 
 
-class ReferenceIndex:
-    """Near-duplicates of a fixed set of reference texts (a test set's inputs) among texts streamed past it:
+class _FamilyReferenceIndex:
+    """One shingle family's near-duplicates of a fixed set of reference texts (a test set's inputs) among texts streamed past it:
     the references' shingles and band keys are kept, the streamed texts are hashed and forgotten batch by
     batch. Same engine and parameters as :class:`NearDupIndex`, so a pair is found by one iff by the other."""
 
     def __init__(self, refs: list[str], params: NearDupParams = NearDupParams()) -> None:
         self.params = params
         self.bands, self.rows = params.bands_rows()
-        self.shingler = Shingler(params.ngram, params.seed)
+        self.shingler = Shingler(params.ngram, params.seed, params.unit)
         self.hasher = MinHasher(params.num_perm, params.seed)
         self.sh = Shingles.concat([self.shingler.shingles(b) for b in batched(refs, params.batch_records)])
         self.sorted_keys, self.owners = [], []
@@ -216,6 +295,35 @@ class ReferenceIndex:
         return best, best_j
 
 
+class ReferenceIndex:
+    """Near-duplicates of a fixed set of reference texts (a test set's inputs) among texts streamed past it:
+    the references' shingles and band keys are kept, the streamed texts are hashed and forgotten batch by
+    batch. Same engine, families and parameters as :class:`NearDupIndex`, so a pair is found by one iff by
+    the other."""
+
+    def __init__(self, refs: list[str], params: NearDupParams = NearDupParams()) -> None:
+        self.params = params
+        fam = params.family_of(refs)
+        self.glob = [np.flatnonzero(fam == f) for f in range(len(params.families()))]
+        self.fams = [_FamilyReferenceIndex([refs[k] for k in g.tolist()], p)
+                     for g, p in zip(self.glob, params.families())]
+
+    def best_matches(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per text: the reference it is most similar to among those at Jaccard >= its family's threshold
+        (-1: none), and that Jaccard (0.0: none)."""
+        n = len(texts)
+        best, best_j = np.full(n, -1, np.int64), np.zeros(n)
+        fam = self.params.family_of(texts)
+        for f, (index, g) in enumerate(zip(self.fams, self.glob)):
+            at = np.flatnonzero(fam == f)
+            if not at.size:
+                continue
+            b, j = index.best_matches([texts[k] for k in at.tolist()])
+            hit = b >= 0
+            best[at[hit]], best_j[at[hit]] = g[b[hit]], j[hit]
+        return best, best_j
+
+
 KEEP_RULES = ("first", "longest", "shortest")
 
 
@@ -237,7 +345,9 @@ def pair_jaccard(sh: Shingles, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def params_from_config(section) -> NearDupParams:
     """NearDupParams from an ``audit.near_duplicates`` config section."""
     return NearDupParams(threshold=section.threshold, num_perm=section.num_perm, ngram=section.ngram,
-                         fn_weight=section.lsh_false_negative_weight)
+                         fn_weight=section.lsh_false_negative_weight, short_words=section.short_words,
+                         short_min_words=section.short_min_words, char_ngram=section.char_ngram,
+                         short_threshold=section.short_threshold)
 
 
 @dataclass
@@ -274,7 +384,8 @@ def _snippet(ex: Example, n: int = 200) -> str:
 
 @register_check("near_duplicate", default=True, order=5)
 class NearDuplicateCheck(BatchCheck):
-    """Inputs whose word 5-gram sets have Jaccard >= threshold with another input: one per cluster is kept by
+    """Inputs whose shingle sets (word 5-grams; character 5-grams under ``short_words`` words) have Jaccard >=
+    their threshold with another input: one per cluster is kept by
     the configured rule, the others are flagged near_duplicate; a confirmed pair whose answers differ flags
     both members near_duplicate_conflict. Counts and a sample of clusters go to audit.json.
 
@@ -360,6 +471,9 @@ class NearDuplicateCheck(BatchCheck):
                                + (f" and {b - a - 3} more" if b - a > 3 else "")))
         ctx.report["near_duplicates"] = {
             "threshold": params.threshold, "num_perm": params.num_perm, "ngram": params.ngram,
+            "short_words": params.short_words, "short_min_words": params.short_min_words,
+            "char_ngram": params.char_ngram,
+            "short_threshold": params.short_threshold, "short": res.stats.get("short"),
             "bands": res.bands, "rows": res.rows, "distinct_inputs": int(rep.size),
             "candidate_pairs": res.candidates, "confirmed_pairs": int(len(res.pairs)),
             "clusters": len(clusters), "in_clusters": int(sum(m.size for m in clusters)),

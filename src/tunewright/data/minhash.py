@@ -1,4 +1,4 @@
-"""Word n-gram shingles, MinHash signatures and LSH candidate pairs, vectorized over many records at once.
+"""Word and character n-gram shingles, MinHash signatures and LSH candidate pairs, vectorized over many records at once.
 
 Why not datasketch: it hashes each shingle with SHA-1 in Python and permutes one record at a time; the
 arithmetic is the same here but done for thousands of records per numpy call (benchmarks/data_audit measures
@@ -108,16 +108,19 @@ def fmix64(h: np.ndarray) -> np.ndarray:
 
 
 class Shingler:
-    """Turns normalized texts into word n-gram shingle sets, with no Python loop over words.
+    """Turns normalized texts into word (or character) n-gram shingle sets, with no Python loop over words.
 
     Words are hashed in numpy from the UTF-8 bytes of a whole batch (see word_hashes). Words are the
     runs between ASCII whitespace bytes, which on normalize_text output (whitespace collapsed to ' ', turns
     joined by newlines) are exactly ``str.split()``'s words (``words`` below; the tests check it).
     """
 
-    def __init__(self, ngram: int = 5, seed: int = _SEED):
+    def __init__(self, ngram: int = 5, seed: int = _SEED, unit: str = "word"):
+        if unit not in ("word", "char"):
+            raise ValueError(f"shingle unit must be 'word' or 'char', got {unit!r}")
         self.ngram = ngram
         self.seed = seed
+        self.unit = unit
         rng = np.random.default_rng(seed)
         self.coef = rng.integers(0, 2**63, ngram, dtype=np.uint64) * _U64(2) + _U64(1)  # (n,) odd
         self.base = int(rng.integers(0, 2**63)) * 2 + 1  # G: odd, so invertible mod 2**64
@@ -157,11 +160,44 @@ class Shingler:
             poly = (S[ends] - before) * ipw[starts]
         return fmix64(poly), per_rec
 
+    def char_hashes64(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Character n-grams (``unit="char"``): every window of n bytes of each text's UTF-8 (the same as
+        character n-grams on ASCII text; a non-ASCII character counts its 2-4 bytes), hashed as
+        ``fmix64(sum_k C_k * byte[i+k])``; a text shorter than n bytes is one shingle; a text of whitespace
+        only has none. Returns (S,) uint64 hashes and (S,) record index, like :meth:`hashes64`."""
+        n = self.ngram
+        enc = [t.encode("utf-8") if t.strip() else b"" for t in texts]
+        L = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))  # (R,) bytes per record
+        if not L.sum():
+            return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        buf = np.frombuffer(b"".join(enc) + bytes(n), dtype=np.uint8).astype(np.uint64)  # (B + n,)
+        starts = np.concatenate([[0], np.cumsum(L)[:-1]])
+        count = np.where(L >= n, L - n + 1, np.minimum(L, 1))  # windows per record
+        rec = np.repeat(np.arange(len(L)), count)  # (S,)
+        first = np.concatenate([[0], np.cumsum(count)[:-1]])
+        pos = starts[rec] + (np.arange(rec.size) - first[rec])  # (S,) first byte of each window
+        B = int(L.sum())
+        win = np.zeros(B, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for k in range(n):
+                win += buf[k : k + B] * self.coef[k]
+            h = win[pos]
+            short = np.flatnonzero(L[rec] < n)  # a record shorter than n: its one window stops at its end
+            end = (starts + L)[rec]
+            for k in range(1, n):
+                at = pos[short] + k
+                spill = at >= end[short]
+                h[short[spill]] -= buf[at[spill]] * self.coef[k]
+        return fmix64(h), rec
+
     def hashes64(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """All shingle hashes (S,) uint64 in record order (duplicates kept) and their record index (S,).
 
-        A text with fewer than n words is one shingle of all its words; a text with none has no shingle.
+        Words: a text with fewer than n words is one shingle of all its words; a text with none has no
+        shingle. ``unit="char"``: see :meth:`char_hashes64`.
         """
+        if self.unit == "char":
+            return self.char_hashes64(list(texts))
         w, lens = self.word_hashes(list(texts))  # (W,) word hashes, records back to back
         L = np.array(lens, dtype=np.int64)  # (R,)
         starts = np.concatenate([[0], np.cumsum(L)[:-1]]) if len(L) else np.zeros(0, np.int64)

@@ -132,16 +132,25 @@ class QualityCheck(Check):
 _DETECTORS: dict[tuple, object] = {}
 
 
-def _detector(codes: tuple[str, ...]):
-    """A lingua detector restricted to ``codes`` (cached: building one loads its language models)."""
-    if codes not in _DETECTORS:
+def _detector(codes: tuple[str, ...], short_distance: float | None = None):
+    """A lingua detector restricted to ``codes`` (cached: building one loads its language models).
+
+    ``short_distance`` None: low accuracy mode (trigrams only), which loads in 0.15 s instead of 5.8 s and on
+    texts of 80+ letters (quality.language_min_chars) is nearly as accurate (lingua's README, accuracy tables).
+    Otherwise the detector for short texts: high-accuracy models and that minimum relative distance, so an
+    unsure text is undecided rather than guessed (benchmarks/language_short)."""
+    key = (codes, short_distance)
+    if key not in _DETECTORS:
         from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
         langs = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in codes]
-        # Low accuracy mode (trigrams only) loads in 0.15 s instead of 5.8 s, and on texts of 80+ characters
-        # (quality.language_min_chars) it is nearly as accurate (lingua's README, accuracy tables).
-        _DETECTORS[codes] = LanguageDetectorBuilder.from_languages(*langs).with_low_accuracy_mode().build()
-    return _DETECTORS[codes]
+        b = LanguageDetectorBuilder.from_languages(*langs)
+        if short_distance is None:
+            b = b.with_low_accuracy_mode()
+        elif short_distance:
+            b = b.with_minimum_relative_distance(short_distance)
+        _DETECTORS[key] = b.build()
+    return _DETECTORS[key]
 
 
 @register_check("language", default=True, order=9)
@@ -181,12 +190,19 @@ class LanguageCheck(BatchCheck):
             return []
         codes = tuple(sorted({q.language, *q.candidate_languages}))
         sample = sorted(self.sample)
-        found = _detector(codes).detect_languages_in_parallel_of([t for _, t in sample])
         out = []
-        for (i, _), lang in zip(sample, found):
-            code = lang.iso_code_639_1.name.lower() if lang is not None else None
-            if code is not None and code != q.language:
-                out.append(Verdict(i, False, "wrong_language", 1.0, f"detected {code}, declared {q.language}"))
+        for short in (False, True):
+            part = [(i, t) for i, t in sample if (letter_count(t) < q.language_min_chars) == short]
+            if not part:
+                continue
+            det = _detector(codes, q.language_short_min_distance if short else None)
+            for (i, _), lang in zip(part, det.detect_languages_in_parallel_of([t for _, t in part])):
+                code = lang.iso_code_639_1.name.lower() if lang is not None else None
+                if code is not None and code != q.language:
+                    how = " (short text: high-accuracy models)" if short else ""
+                    out.append(Verdict(i, False, "wrong_language", 1.0,
+                                       f"detected {code}, declared {q.language}{how}"))
+        out.sort(key=lambda v: v.index)
         return out
 
 
@@ -196,7 +212,8 @@ def language_text(ex: Example, q) -> str | None:
     # structured answers (entity lists, JSON) are names and keys, not language
     t = " ".join(m["content"] for m in ex.to_chat() if m["role"] != "system"
                  and m["content"].lstrip()[:1] not in "[{")[:400]
-    if len(t) < q.language_min_chars or letter_count(t) < q.language_min_chars:
+    least = min(q.language_min_chars, q.language_short_min_chars or q.language_min_chars)
+    if len(t) < least or letter_count(t) < least:
         return None
     if q.language == "en" and clearly_english(t):
         return None

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from tunewright.config import SplitSection
 from tunewright.data.dedup import NearDupParams, cluster_inputs
 from tunewright.data.keys import normalized_input_key
-from tunewright.project import Run
-from tunewright.records import Example, read_examples, write_jsonl
 from tunewright.errors import InputError, MissingArtifact
+from tunewright.project import Run
+from tunewright.records import Example
+from tunewright.writers import jsonl_writer, read_examples
 
 
 @dataclass
@@ -73,10 +75,14 @@ def split_examples(
 
 
 def write_split(result: SplitResult, out_dir: Path) -> dict[str, Path]:
-    paths = {}
-    for name in SPLIT_NAMES:
-        paths[name] = Path(out_dir) / f"{name}.jsonl"
-        write_jsonl(paths[name], getattr(result, name))
+    """train/validation/test.jsonl, all or none: the three are written to temporary files and renamed only
+    once all three are complete, so a crash or a full disk never pairs a new train with an old test."""
+    paths = {name: Path(out_dir) / f"{name}.jsonl" for name in ("train", "validation", "test")}
+    with ExitStack() as stack:
+        for name, path in paths.items():
+            write = stack.enter_context(jsonl_writer(path))
+            for ex in getattr(result, name):
+                write(ex)
     return paths
 
 

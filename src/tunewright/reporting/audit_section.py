@@ -8,6 +8,7 @@ audit stage, so the findings are readable before anything is trained.
 
 from __future__ import annotations
 
+import difflib
 import html
 from collections import defaultdict
 from pathlib import Path
@@ -37,6 +38,18 @@ def _excerpt(row: dict, limit: int = 300) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
+def marked_words(text: str, reference: str) -> str:
+    """``text`` escaped, with the words that are not in ``reference`` (a word diff) in <mark>: the edited
+    words of a near-duplicate pair. Both are excerpts of at most a few hundred characters."""
+    a, b = reference.split(), text.split()
+    out = []
+    for tag, _, _, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        chunk = html.escape(" ".join(b[j1:j2]))
+        if chunk:
+            out.append(chunk if tag == "equal" else f"<mark>{chunk}</mark>")
+    return " ".join(out)
+
+
 def build_audit_section(data_dir: Path) -> dict | None:
     data_dir = Path(data_dir)
     if not (data_dir / "audit.json").exists():
@@ -57,6 +70,8 @@ def build_audit_section(data_dir: Path) -> dict | None:
     return {
         "summary": summary, "examples": dict(examples),
         "clusters": [{"id": c, "members": clusters[c][:6]} for c in biggest[:MAX_CLUSTERS]],
+        "near_duplicate_clusters": [c for c in (summary.get("near_duplicates") or {}).get("sample_clusters", [])
+                                    if len(c.get("members", [])) > 1][:MAX_CLUSTERS],
         "label_suspects": [{k: s[k] for k in ("rank", "source", "given", "given_prob", "suggested", "suggested_prob")}
                            | {"text": _excerpt(s)} for s in suspects],
     }
@@ -108,9 +123,20 @@ def render_audit_html(section: dict | None) -> list[str]:
         parts.append(_table([[r, x["action"], x["source"], x["detail"], x["text"]]
                              for r, xs in section["examples"].items() for x in xs],
                             ["reason", "action", "source", "why", "example"]))
+    for c in section.get("near_duplicate_clusters", []):
+        ms = c["members"]
+        kept = next((m for m in ms if m["source"] == c["kept"]), ms[0])
+        other = next((m for m in ms if m is not kept), kept)
+        cells = "".join(
+            f"<td><b>{e(m['source'])}</b>{' (kept)' if m is kept else ''}<br>"
+            f"<code>{marked_words(m['input'], (other if m is kept else kept)['input'])}</code></td>" for m in ms)
+        parts.append(f"<h3>Near-duplicates of {e(c['kept'])}</h3><p><small>words that differ from the kept input "
+                     f"are marked</small></p><table><tr>{cells}</tr></table>")
     for c in section["clusters"]:
+        first = c["members"][0]["text"]
         cells = "".join(f"<td><b>{e(m['source'])}</b><br><small>{e(', '.join(m['reasons']))}</small><br>"
-                        f"<code>{e(m['text'])}</code></td>" for m in c["members"])
+                        f"<code>{marked_words(m['text'], first if k else (c['members'][1:2] or [m])[0]['text'])}"
+                        f"</code></td>" for k, m in enumerate(c["members"]))
         parts.append(f"<h3>Near-duplicate cluster {e(str(c['id']))}</h3><table><tr>{cells}</tr></table>")
     if section["label_suspects"]:
         parts.append("<h3>Label suspects (confident learning), most likely mislabeled first</h3>")
