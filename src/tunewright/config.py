@@ -278,6 +278,9 @@ class TaskSection(Section):
         "auto", description="Token cap for each generated answer; 'auto': the longest training answer in tokens x "
         "1.25 + 8, at most max_new_tokens_cap (the report shows the value and how it was derived).")
     max_new_tokens_cap: int = Field(256, ge=1, description="Upper bound of max_new_tokens=auto.")
+    stop_when_done: bool = Field(
+        True, description="Classification and extraction: a row stops generating as soon as its answer is done (a "
+        "whole label, or no label's beginning; a closed [...] list or the empty answer) instead of running to EOS.")
     decoding: Literal["generate", "choices"] = Field(
         "generate", description="Classification: 'generate' decodes greedily and stops as soon as the answer is a "
         "whole label or can no longer become one; 'choices' scores every label by log-likelihood instead (no "

@@ -70,3 +70,23 @@ def test_shared_prefix_label_scores_equal_full_sequence_scores(model, smol_token
     full = choice_logprobs(model, smol_tokenizer, prompts, [[lab + eos for lab in labels]] * len(prompts), 1)
     for s_row, f_row in zip(shared, full):
         assert s_row == pytest.approx([lp for lp, _ in f_row], abs=2e-3)
+
+
+def test_evaluate_with_label_choices_has_no_unparseable_answers_and_says_how(model, smol_tokenizer, tmp_path):
+    from tunewright.config import load_config
+    from tunewright.evaluation.evaluate import evaluate_model
+    from tunewright.project import create_run
+    from tunewright.records import Example
+
+    cfg = load_config(None, ["task.type=classification", "task.labels=[bank, other]", "general.enabled=false",
+                             "task.decoding=choices", "evaluation.precision=fp32"])
+    test = [Example(prompt=f"Sentence {i} names a bank?", completion="bank" if i % 2 else "other") for i in range(6)]
+    run = create_run(tmp_path, "decoding", {}, {})
+    m = evaluate_model(cfg, run, "base", model, smol_tokenizer, test, [])
+    assert m["decoding"]["mode"] == "choices" and m["task"]["unparseable"] == 0 and m["task"]["n"] == 6
+    assert m["precision"]["used"] == "fp32" and run.manifest()["evaluation"]["base"]["decoding"]["mode"] == "choices"
+    gen = load_config(None, ["task.type=classification", "task.labels=[bank, other]", "general.enabled=false",
+                             "evaluation.precision=fp32"])
+    m = evaluate_model(gen, run, "tuned", model, smol_tokenizer, test, [], train=test)
+    d = m["decoding"]
+    assert d["mode"] == "generate" and d["stops_at"].startswith("answer complete") and d["max_new_tokens"] >= 9

@@ -112,7 +112,7 @@ def decoding_plan(cfg: Config, tokenizer, task, answers: list[str]) -> dict:
         n, note = auto_max_new_tokens(tokenizer, answers, tc.max_new_tokens_cap)
     else:
         n, note = tc.max_new_tokens, "task.max_new_tokens"
-    stop = "answer complete (task.type rule)" if task.stops_early else "EOS"
+    stop = "answer complete (task.type rule) or EOS" if task.stops_early and tc.stop_when_done else "EOS"
     return {"mode": "generate", "max_new_tokens": n, "note": note, "stops_at": stop}
 
 
@@ -153,7 +153,7 @@ def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: li
     else:
         outputs = generate(model, tokenizer, prompts, decoding["max_new_tokens"], cfg.task.batch_size,
                            desc=f"{which}: generate", stop_strings=cfg.task.stop_strings,
-                           done=task.answer_done if task.stops_early else None)
+                           done=task.answer_done if task.stops_early and cfg.task.stop_when_done else None)
         pred_rows = []
         for ex, out, gold in zip(test, outputs, golds):
             parsed = task.parse(out)
