@@ -113,7 +113,7 @@ def learning_curve(cfg: Config, run: Run, session, fractions=FRACTIONS) -> dict:
             result = train_model(sub, sub_run, train[:n], model, session.tok())
             del model
             tuned = load_adapter_model(session.model_ref(), cfg.model, sub_run.model_dir)
-            evaluate_model(sub, sub_run, "tuned", tuned, session.tok(), test, [])
+            evaluate_model(sub, sub_run, "tuned", tuned, session.tok(), test, [], train=train)  # the run's cap
             del tuned
             write_json(sub_run.manifest_path, {"want": want, "steps": result.steps})
         rows = read_predictions(sub_run.eval_dir / "tuned" / "predictions.jsonl")

@@ -72,7 +72,7 @@ def compare_mitigations(cfg: Config, run: Run, session) -> dict:
             write_json(sub.path / "train_result.json", result.to_json())
             del model
             tuned = load_adapter_model(session.model_ref(), cfg.model, sub.model_dir)
-            evaluate_model(sub_cfg, sub, "tuned", tuned, session.tok(), test, validation)
+            evaluate_model(sub_cfg, sub, "tuned", tuned, session.tok(), test, validation, train=train)
             del tuned
             write_json(sub.manifest_path, {"want": want, "status": "done"})
         results[name] = _summary(sub_cfg, sub.path, read_json(sub.path / "train_result.json"))
