@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -33,6 +33,11 @@ def _registry(kind: str):
     else:
         raise KeyError(kind)
     return reg
+
+
+# bf16 self-check tolerance: relative loss change and relative logits RMS error against fp32. SmolLM2-135M on
+# ner_finance measures about 0.01 and 0.03 (docs/experiments.md); a model that loses more in bf16 stays fp32.
+PRECISION_TOLERANCE = 0.1
 
 
 class Section(BaseModel):
@@ -331,7 +336,17 @@ class TaskSection(Section):
         description="Extraction: the entity types the answer may use; other types make an entity unparseable.",
     )
     empty_answer: str = Field("No entities found", description="The answer that means 'no entities'.")
-    max_new_tokens: int = Field(96, ge=1, description="Token cap for each generated answer.")
+    max_new_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="Token cap for each generated answer; 'auto': the longest training answer in tokens x "
+        "1.25 + 8, at most max_new_tokens_cap (the report shows the value and how it was derived).")
+    max_new_tokens_cap: int = Field(256, ge=1, description="Upper bound of max_new_tokens=auto.")
+    stop_when_done: bool = Field(
+        True, description="Classification and extraction: a row stops generating as soon as its answer is done (a "
+        "whole label, or no label's beginning; a closed [...] list or the empty answer) instead of running to EOS.")
+    decoding: Literal["generate", "choices"] = Field(
+        "generate", description="Classification: 'generate' decodes greedily and stops as soon as the answer is a "
+        "whole label or can no longer become one; 'choices' scores every label by log-likelihood instead (no "
+        "unparseable answers; one forward pass over the label set per batch, sharing the prompt's KV cache).")
     stop_strings: list[str] = Field(
         default_factory=list, description="Generation also stops at any of these strings (cut from the answer)."
     )
@@ -402,8 +417,22 @@ class TrainingSection(Section):
     logging_steps: int = Field(5, ge=1, description="Log the training loss every this many steps.")
     seed: int = Field(42, description="Seed for model init, data order and dropout.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "auto", description="'auto': fp32 on CPU (bf16 autocast is ~40x slower there), bf16 on a GPU that has it."
+        "auto", description="'auto': bf16 where the device computes it natively (a CUDA GPU with bf16, a CPU with "
+        "amx_bf16 or avx512_bf16), after a self-check on the loaded model (bf16 loss and logits within "
+        "precision_tolerance of fp32 on a few training examples), else fp32; the report says which and why. With "
+        "LoRA/DoRA the frozen base is stored in bf16, adapters and optimizer state stay fp32. 'fp16': CUDA only."
     )
+    precision_tolerance: float = Field(
+        PRECISION_TOLERANCE, ge=0, description="bf16 self-check: the largest relative change of the loss, and the "
+        "largest relative RMS error of the logits, that bf16 may show against fp32.")
+
+
+class EvaluationSection(Section):
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Precision of evaluation and generation, chosen like training.precision: 'auto' is bf16 "
+        "where the device has fast bf16 and the self-check on validation examples passes, else fp32.")
+    precision_tolerance: float = Field(
+        PRECISION_TOLERANCE, ge=0, description="bf16 self-check tolerance of evaluation (see training).")
 
     @field_validator("method")
     @classmethod
@@ -623,6 +652,7 @@ class Config(Section):
     split: SplitSection = Field(default_factory=SplitSection, description="Train/validation/test split.")
     task: TaskSection = Field(default_factory=TaskSection, description="Task type and its metric.")
     training: TrainingSection = Field(default_factory=TrainingSection, description="Fine-tuning hyperparameters.")
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection, description="Evaluation precision.")
     general: GeneralSection = Field(default_factory=GeneralSection, description="General suite for forgetting.")
     stats: StatsSection = Field(default_factory=StatsSection, description="Confidence intervals.")
     labeling: LabelingSection = Field(default_factory=LabelingSection, description="Programmatic labeling.")

@@ -159,7 +159,8 @@ def stage_eval(cfg: Config, run: Run, which: str, session: Session | None = None
     with run.stage(f"eval_{which}"):
         ref, tok = session.model_ref(), session.tok()
         model = load_model(ref, cfg.model) if which == "base" else load_adapter_model(ref, cfg.model, run.model_dir)
-        metrics = evaluate_model(cfg, run, which, model, tok, read_split(run, "test"), read_split(run, "validation"))
+        metrics = evaluate_model(cfg, run, which, model, tok, read_split(run, "test"), read_split(run, "validation"),
+                                 train=read_split(run, "train"))
         del model
     return EvalOutcome.from_metrics(which, metrics)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from tunewright.assets import resolve_path
 from tunewright.config import Config
 from tunewright.errors import InputError
-from tunewright.evaluation.generate import generate
+from tunewright.evaluation.generate import auto_max_new_tokens, generate
 from tunewright.evaluation.loss import sum_nll
 from tunewright.evaluation.suites import run_general_suite
 from tunewright.evaluation.tasks import make_task
@@ -89,9 +89,56 @@ def _choice_rows(task, model, tokenizer, test, prompts, golds, cfg: Config, whic
     return rows
 
 
+def _label_rows(task, model, tokenizer, test, prompts, golds, cfg: Config, which: str) -> list[dict]:
+    """task.decoding=choices: every label scored by log-likelihood, the most likely one is the answer."""
+    from tunewright.evaluation.choices import label_logprobs
+
+    labels = list(cfg.task.labels)
+    scored = label_logprobs(model, tokenizer, prompts, labels, cfg.task.batch_size, desc=f"{which}: labels")
+    rows = []
+    for ex, sc, gold in zip(test, scored, golds):
+        pred = labels[max(range(len(labels)), key=lambda j: sc[j])]
+        rows.append({"id": ex.id, "source": ex.source, "output": pred, "gold": ex.answer(), "gold_parsed": gold,
+                     "parsed": pred, "parse_ok": True, **task.item_row(pred, gold),
+                     "logprobs": [round(x, 4) for x in sc]})
+    return rows
+
+
+def decoding_plan(cfg: Config, tokenizer, task, answers: list[str]) -> dict:
+    """How answers are produced: 'generate' (with the token cap and its derivation) or 'choices'."""
+    tc = cfg.task
+    if getattr(task, "scores_by_likelihood", False):
+        return {"mode": "choices", "note": "multiple_choice: each record's choices scored by log-likelihood"}
+    if tc.decoding == "choices":
+        if tc.type != "classification":
+            raise ValueError(f"task.decoding=choices scores a label set; task.type={tc.type} has none "
+                             "(use decoding=generate)")
+        return {"mode": "choices", "note": f"{len(tc.labels)} labels scored by log-likelihood, one pass per batch"}
+    if tc.max_new_tokens == "auto":
+        n, note = auto_max_new_tokens(tokenizer, answers, tc.max_new_tokens_cap)
+    else:
+        n, note = tc.max_new_tokens, "task.max_new_tokens"
+    stop = "answer complete (task.type rule) or EOS" if task.stops_early and tc.stop_when_done else "EOS"
+    return {"mode": "generate", "max_new_tokens": n, "note": note, "stops_at": stop}
+
+
+def evaluation_precision(cfg: Config, model, tokenizer, examples: list[Example]):
+    """Pick evaluation's precision on ``model`` (bf16 only after the self-check on a few of ``examples``)."""
+    from tunewright.precision import choose_precision
+    from tunewright.training.trainer import PRECISION_CHECK_EXAMPLES
+
+    rows = encode_examples(tokenizer, [ex.to_chat(cfg.data.system_prompt) for ex in examples[:PRECISION_CHECK_EXAMPLES]],
+                           cfg.training.max_seq_tokens).rows
+    return choose_precision(cfg.evaluation.precision, model, rows, cfg.evaluation.precision_tolerance,
+                            what="evaluation")
+
+
 def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: list[Example],
-                   validation: list[Example]) -> dict:
-    """Evaluate ``model`` (``which`` = 'base' or 'tuned'); write eval/<which>/ and return the metrics."""
+                   validation: list[Example], train: list[Example] | None = None) -> dict:
+    """Evaluate ``model`` (``which`` = 'base' or 'tuned'); write eval/<which>/ and return the metrics.
+
+    ``train`` (the training split) sets the generation cap under task.max_new_tokens=auto (validation
+    answers stand in without it). The model's precision is chosen here (evaluation.precision)."""
     out_dir = run.eval_dir / which
     task = make_task(cfg.task)
     if cfg.task.max_test_examples is not None:
@@ -100,14 +147,19 @@ def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: li
         raise InputError("the test split is empty: nothing to evaluate (check split.test_fraction or data.test_files)")
     golds = parse_golds(task, test)
     timings = {}
+    precision = evaluation_precision(cfg, model, tokenizer, validation or test)
+    decoding = decoding_plan(cfg, tokenizer, task, [ex.answer() for ex in (train or validation)])
 
     t0 = time.perf_counter()
     prompts = [prompt_ids(tokenizer, ex.to_chat(cfg.data.system_prompt)[:-1]) for ex in test]
     if getattr(task, "scores_by_likelihood", False):
         pred_rows = _choice_rows(task, model, tokenizer, test, prompts, golds, cfg, which)
+    elif decoding["mode"] == "choices":
+        pred_rows = _label_rows(task, model, tokenizer, test, prompts, golds, cfg, which)
     else:
-        outputs = generate(model, tokenizer, prompts, cfg.task.max_new_tokens, cfg.task.batch_size,
-                           desc=f"{which}: generate", stop_strings=cfg.task.stop_strings)
+        outputs = generate(model, tokenizer, prompts, decoding["max_new_tokens"], cfg.task.batch_size,
+                           desc=f"{which}: generate", stop_strings=cfg.task.stop_strings,
+                           done=task.answer_done if task.stops_early and cfg.task.stop_when_done else None)
         pred_rows = []
         for ex, out, gold in zip(test, outputs, golds):
             parsed = task.parse(out)
@@ -141,8 +193,10 @@ def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: li
             write_jsonl(out_dir / f"general_{r.name}.jsonl", r.items)
         timings["general"] = round(time.perf_counter() - t0, 2)
 
-    metrics = {"which": which, "task": task_metrics, "heldout": heldout, "general": general, "timings": timings}
+    metrics = {"which": which, "task": task_metrics, "heldout": heldout, "general": general, "timings": timings,
+               "precision": precision.to_json(), "decoding": decoding}
     write_json(out_dir / "metrics.json", metrics)
+    run.update_manifest(evaluation={which: {"precision": precision.to_json(), "decoding": decoding}})
     run.record_artifact(f"eval_{which}", *sorted(out_dir.iterdir()))
     return metrics
 

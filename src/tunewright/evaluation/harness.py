@@ -56,6 +56,14 @@ def _jsonl(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def _max_gen_toks(cfg: Config) -> int:
+    """task.max_new_tokens, or under 'auto' (no training answers here) the pre-auto default within the cap."""
+    from tunewright.evaluation.generate import FALLBACK_MAX_NEW_TOKENS
+
+    mnt = cfg.task.max_new_tokens
+    return mnt if isinstance(mnt, int) else min(cfg.task.max_new_tokens_cap, FALLBACK_MAX_NEW_TOKENS)
+
+
 def export_harness(cfg: Config, tokenizer, test: list[Example], out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +82,7 @@ def export_harness(cfg: Config, tokenizer, test: list[Example], out_dir: Path) -
         "test_split": "test", "output_type": "generate_until",
         "doc_to_text": "{{prompt}}", "doc_to_target": "{{target}}", "target_delimiter": "",
         "generation_kwargs": {"until": list(cfg.task.stop_strings) or [tokenizer.eos_token],
-                              "max_gen_toks": cfg.task.max_new_tokens, "do_sample": False},
+                              "max_gen_toks": _max_gen_toks(cfg), "do_sample": False},
         "process_results": "!function utils.process_results",
         "metric_list": [{"metric": make_metric_name(cfg), "aggregation": "!function utils.aggregate",
                          "higher_is_better": True}],

@@ -30,6 +30,13 @@ class Task:
 
     def parse(self, text: str) -> Any | None: ...
 
+    # Whether answer_done can end generation early (the cost: one decode per row and generated token).
+    stops_early = False
+
+    def answer_done(self, text: str) -> bool:
+        """True once ``text`` (the answer generated so far) is finished or can no longer become an answer."""
+        return False
+
     def item_row(self, pred: Any | None, gold: Any) -> dict: ...
 
     def item_vector(self, row: dict) -> list[float]: ...
@@ -104,6 +111,13 @@ class ExtractionTask(Task):
             pos = m.end()
         return out, None
 
+    stops_early = True
+
+    def answer_done(self, text: str) -> bool:
+        """Done at the first closed [...] list or at the empty answer: a trained model stops there anyway."""
+        t = text.strip()
+        return ("[" in t and "]" in t[t.index("["):]) or self.cfg.empty_answer.lower() in t.lower()
+
     def item_row(self, pred, gold) -> dict:
         tp, n_pred, n_gold = M.entity_counts(pred or [], gold)
         return {"tp": tp, "n_predicted": n_pred, "n_gold": n_gold}
@@ -167,6 +181,13 @@ class ClassificationTask(Task):
 
     def parse(self, text: str) -> str | None:
         return self._by_key.get(self._key(text))
+
+    stops_early = True
+
+    def answer_done(self, text: str) -> bool:
+        """Done when the text is a whole label that no longer label continues, or is no label's beginning."""
+        t = text.lstrip().lstrip(".!\"'`").casefold()
+        return bool(t) and not any(k.startswith(t) and k != t for k in self._by_key)
 
     def item_row(self, pred, gold) -> dict:
         return {"pred_label": pred, "gold_label": gold, "correct": pred == gold}

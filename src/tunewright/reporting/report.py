@@ -64,7 +64,8 @@ def build_report(run: Run, art: EvalArtifacts | None = None) -> dict:
                                    "truncated_examples", "dropped_examples", "peak_memory_bytes")}
     training["trainable_share"] = tr["trainable_params"] / tr["total_params"]
     for k, default in (("packing", False), ("packing_note", ""), ("selective_logits", False), ("penalties", []),
-                       ("peak_rss_bytes", None), ("padded_tokens", None), ("resumed_from", None), ("world_size", 1)):
+                       ("peak_rss_bytes", None), ("padded_tokens", None), ("resumed_from", None), ("world_size", 1),
+                       ("precision", {})):
         training[k] = tr.get(k, default)  # train results written before these fields existed lack them
     audit = m.get("audit", {})
     data = {"input_records": audit.get("input_records"), "used": audit.get("used"),
@@ -81,6 +82,8 @@ def build_report(run: Run, art: EvalArtifacts | None = None) -> dict:
     return {
         "run_id": run.id, "task": task, "general": general, "forgetting": forgetting, "heldout": heldout,
         "training": training,
+        "evaluation": {w: {"precision": e.get("precision", {}), "decoding": e.get("decoding", {})}
+                       for w, e in (("base", base), ("tuned", tuned))},
         "data": data, "timings": m.get("timings", {}), "headline": headline,
         "regressions": worst_regressions(art, cfg),
         "harness": _harness(run),
@@ -202,6 +205,25 @@ def _unpaired_html(report: dict) -> list[str]:
             for n, u in found.items() if u]
 
 
+def _precision_html(report: dict) -> list[str]:
+    """Which precision each stage ran in and why, and how the answers were decoded (_table escapes)."""
+    rows = [["training", *_precision_cells(report["training"].get("precision")), "n/a"]]
+    for which, v in (report.get("evaluation") or {}).items():
+        d = v.get("decoding") or {}
+        dec = d.get("mode", "generate")
+        if d.get("max_new_tokens"):
+            dec += f", at most {d['max_new_tokens']} new tokens ({d.get('note', '')}), stops at {d.get('stops_at')}"
+        elif d.get("note"):
+            dec += f" ({d['note']})"
+        rows.append([f"evaluation ({which})", *_precision_cells(v.get("precision")), dec])
+    return ["<h2>Precision and decoding</h2>", _table(rows, ["stage", "precision", "why", "decoding"])]
+
+
+def _precision_cells(p: dict | None) -> list[str]:
+    p = p or {}
+    return [p.get("used", "fp32"), p.get("reason", "not recorded (run made before precision was recorded)")]
+
+
 def render_html(report: dict, art: EvalArtifacts) -> str:
     e = html.escape
     t, g, tr, d = report["task"], report["general"], report["training"], report["data"]
@@ -267,6 +289,7 @@ def render_html(report: dict, art: EvalArtifacts) -> str:
                  html.escape(tr.get("resumed_from") or "no")]],
                ["batches", "vocabulary logits", "forgetting penalties", "peak memory", "resumed from"]),
     ]
+    parts += _precision_html(report)
     if report["heldout"]:
         h = report["heldout"]
         parts.append(f"<p>Held-out loss on {h['n']} validation examples: base {h['base']:.4f} → tuned {h['tuned']:.4f}</p>")

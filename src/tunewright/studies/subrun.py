@@ -93,7 +93,8 @@ def ensure_base_eval(parent: Run, cfg: Config, session, eval_split: str, general
         if not holder.manifest_path.exists():
             write_json(holder.manifest_path, {"parent": parent.id, "config": config_to_dict(cfg), "status": "base"})
         model = load_model(session.model_ref(), cfg.model)
-        evaluate_model(cfg, holder, "base", model, session.tok(), read_split(parent, eval_split), [])
+        evaluate_model(cfg, holder, "base", model, session.tok(), read_split(parent, eval_split), [],
+                   train=read_split(parent, "train"))
         del model
     return d
 
@@ -139,9 +140,8 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
         base = ensure_base_eval(parent, parent_cfg if eval_split == "test" and general else cfg, session,
                                 eval_split, general)
         shutil.copytree(base, sub.eval_dir / "base")  # the same base items for every child
-    train = read_split(parent, "train")
-    if train_examples is not None:
-        train = train[:train_examples]
+    full_train = read_split(parent, "train")  # task.max_new_tokens auto reads the parent's training answers
+    train = full_train[:train_examples] if train_examples is not None else full_train
     with sub.stage("train"):
         model = load_model(session.model_ref(), cfg.model)
         result = train_model(cfg, sub, train, model, session.tok(), resume=resume, stop_at_step=stop_at_step)
@@ -150,7 +150,8 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
     with sub.stage("eval_tuned"):
         tuned = load_adapter_model(session.model_ref(), cfg.model, sub.model_dir)
         validation = read_split(parent, "validation") if eval_split == "test" and heldout else []
-        evaluate_model(cfg, sub, "tuned", tuned, session.tok(), read_split(parent, eval_split), validation)
+        evaluate_model(cfg, sub, "tuned", tuned, session.tok(), read_split(parent, eval_split), validation,
+                       train=full_train)
         del tuned
     stopped = stop_at_step is not None and result.steps < cfg.training.max_steps
     sub.update_manifest(status=f"rung:{result.steps}" if stopped else "done")

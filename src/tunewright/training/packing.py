@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 VARLEN_ATTENTION = "tw_varlen"
 
+# On CPU, bf16 weights but fp32 attention: torch's CPU flash-attention backward in bf16 took 304 ms against 93 ms
+# in fp32 for one SmolLM2 LoRA step (issue 13's profile on an AMX Xeon), while q/k/v are small to cast.
+CPU_ATTENTION_UPCAST = (torch.bfloat16, torch.float16)
+
 
 def varlen_sdpa_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
                           scaling: float | None = None, **kwargs):
@@ -42,13 +46,16 @@ def varlen_sdpa_attention(module, query, key, value, attention_mask, dropout: fl
                                       scaling=scaling, **kwargs)
     # GQA without copying kv heads: SDPA maps each query head to its kv head itself (enable_gqa)
     gqa = {"enable_gqa": True} if getattr(module, "num_key_value_groups", 1) > 1 else {}
+    dtype = query.dtype
+    if query.device.type == "cpu" and dtype in CPU_ATTENTION_UPCAST:
+        query, key, value = query.float(), key.float(), value.float()
     bounds = cu.tolist()
     outs = [
         F.scaled_dot_product_attention(query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], is_causal=True,
                                        dropout_p=dropout if module.training else 0.0, scale=scaling, **gqa)
         for s, e in zip(bounds[:-1], bounds[1:])
     ]
-    return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
+    return torch.cat(outs, dim=2).transpose(1, 2).to(dtype).contiguous(), None
 
 
 def _no_mask(*args, **kwargs):

@@ -63,6 +63,7 @@ class TrainResult:
     resumed_from: str | None = None
     peak_rss_bytes: int | None = None  # process peak resident memory (CPU runs; whole process lifetime)
     world_size: int = 1
+    precision: dict = field(default_factory=dict)  # PrecisionDecision: requested, used, reason, check
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -90,13 +91,32 @@ class TokenCounter:
             self.trained_tokens += int((inputs["labels"][:, 1:] != -100).sum())
 
 
-def _precision_flags(precision: str) -> dict:
-    cuda = torch.cuda.is_available()
-    if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
-    if precision in ("bf16", "fp16") and not cuda:
-        raise InputError(f"training.precision={precision} needs a CUDA GPU; on CPU use fp32 (bf16 is ~40x slower here)")
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+def _precision(cfg: Config, model, rows: list[dict]):
+    """(PrecisionDecision, TrainingArguments flags). LoRA/DoRA on bf16: the frozen base is stored in bf16 once
+    (peft keeps the adapters, and so the optimizer state, in fp32) and only a GPU adds autocast on top. Full
+    fine-tuning and QLoRA keep their weights as they are and train under autocast (bf16/fp16 flags)."""
+    from tunewright.precision import PrecisionDecision, choose_precision
+
+    tc = cfg.training
+    cuda = next(model.parameters()).is_cuda
+    if tc.method == "qlora":  # 4-bit base, bf16 compute dtype (methods.quantization_config)
+        decision = PrecisionDecision(tc.precision, "bf16", "qlora: 4-bit NF4 base with bf16 compute")
+        return decision, {"bf16": True, "fp16": False}
+    adapters = tc.method in ("lora", "dora")
+    decision = choose_precision(tc.precision, model, rows[:PRECISION_CHECK_EXAMPLES], tc.precision_tolerance,
+                                cast=adapters, what="training")
+    autocast = decision.used == "fp16" or (decision.used == "bf16" and (cuda or not adapters))
+    return decision, {"bf16": autocast and decision.used == "bf16", "fp16": decision.used == "fp16"}
+
+
+PRECISION_CHECK_EXAMPLES = 4
+
+
+def warmup_steps(ratio: float, total_steps: int) -> int:
+    """Warmup as a whole number of optimizer steps (transformers 4.x reads a float warmup_steps as steps)."""
+    import math
+
+    return math.ceil(ratio * total_steps) if ratio > 0 else 0
 
 
 def _loss_logger(run: Run, curve: list[dict], penalties=()):
@@ -133,11 +153,19 @@ def _trainer_class():
         gradient accumulation and DDP give the token-mean loss of the global batch.
         """
 
-        def __init__(self, *args, penalties=(), counter: TokenCounter | None = None, **kwargs):
+        def __init__(self, *args, penalties=(), counter: TokenCounter | None = None, warmup_ratio: float = 0.0,
+                     **kwargs):
             super().__init__(*args, **kwargs)
+            self.warmup_ratio = warmup_ratio
             self.penalties = list(penalties)
             self.counter = counter or TokenCounter()
             self.model_accepts_loss_kwargs = True  # compute_loss normalises by num_items_in_batch itself
+
+        def create_scheduler(self, num_training_steps: int, optimizer=None):
+            """The configured schedule with ``warmup_ratio`` turned into whole steps of this run's step count:
+            every admitted transformers version reads an integer warmup_steps the same way."""
+            self.args.warmup_steps = warmup_steps(self.warmup_ratio, num_training_steps)
+            return super().create_scheduler(num_training_steps, optimizer)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             self.counter.count(inputs)
@@ -160,7 +188,9 @@ def _trainer_class():
 
 
 def _pick_collator(cfg: Config, model, tokenizer):
-    """(collator, packed?, selective?, note). Packing only where the self-check shows it exact for this model."""
+    """(collator, packed?, selective?, note, the model's attention implementation before packing or None).
+
+    Packing only where the self-check shows it exact for this model."""
     tc = cfg.training
     selective = supports_selective_logits(model)
     if tc.packing != "off" and selective:
@@ -242,7 +272,8 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
 
     model.train()
     model.config.use_cache = False
-    collator, packed, selective, note, original_attn = _pick_collator(cfg, model, tokenizer)
+    collator, packed, selective, note, original_attn = _pick_collator(cfg, model, tokenizer)  # checked in fp32
+    precision, precision_flags = _precision(cfg, model, enc.rows)
     peft_model = apply_method(model, tc)
     trainable, total = count_parameters(peft_model)
     penalties = make_penalties(peft_model, cfg, tokenizer)
@@ -257,7 +288,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
         gradient_accumulation_steps=tc.gradient_accumulation_steps,
         learning_rate=tc.learning_rate,
         lr_scheduler_type="linear",
-        warmup_steps=tc.warmup_ratio,
+        warmup_steps=0,  # set from training.warmup_ratio once the step count is known (create_scheduler)
         weight_decay=tc.weight_decay,
         num_train_epochs=tc.epochs,
         max_steps=tc.max_steps,
@@ -273,7 +304,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),
         optim="adamw_torch",
-        **_precision_flags(tc.precision),
+        **precision_flags,
     )
     if "train_sampling_strategy" in inspect.signature(TrainingArguments.__init__).parameters:
         kwargs["train_sampling_strategy"] = tc.sampling
@@ -287,7 +318,7 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
     restore_env = apply_training_env(cfg, run)  # the integrations read their settings when the Trainer is built
     trainer = _trainer_class()(
         model=peft_model, args=args, train_dataset=ds, data_collator=collator, penalties=penalties, counter=counter,
-        callbacks=[_loss_logger(run, curve, penalties), checkpoint_callback(counter, reason), finite_gradients_callback(),
+        warmup_ratio=tc.warmup_ratio, callbacks=[_loss_logger(run, curve, penalties), checkpoint_callback(counter, reason), finite_gradients_callback(),
                    stopper, *([rung] if rung else [])],
     )
     if torch.cuda.is_available():
@@ -334,5 +365,5 @@ def train_model(cfg: Config, run: Run, train: list[Example], model, tokenizer, r
         final_loss=curve[-1]["loss"] if curve else float(out.training_loss), peak_memory_bytes=peak,
         loss_curve=curve, packing=packed, packing_note=note, selective_logits=selective,
         penalties=[p.name for p in penalties], resumed_from=str(resume_from) if resume_from else None,
-        peak_rss_bytes=_peak_rss(), world_size=args.world_size,
+        peak_rss_bytes=_peak_rss(), world_size=args.world_size, precision=precision.to_json(),
     )
