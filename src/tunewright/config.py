@@ -426,6 +426,11 @@ class TrainingSection(Section):
         PRECISION_TOLERANCE, ge=0, description="bf16 self-check: the largest relative change of the loss, and the "
         "largest relative RMS error of the logits, that bf16 may show against fp32.")
 
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v):
+        return _registry("methods").validate(v)
+
 
 class EvaluationSection(Section):
     precision: Literal["auto", "fp32", "bf16"] = Field(
@@ -433,11 +438,6 @@ class EvaluationSection(Section):
         "where the device has fast bf16 and the self-check on validation examples passes, else fp32.")
     precision_tolerance: float = Field(
         PRECISION_TOLERANCE, ge=0, description="bf16 self-check tolerance of evaluation (see training).")
-
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, v):
-        return _registry("methods").validate(v)
 
 
 class MitigationStudy(Section):

@@ -101,13 +101,16 @@ def check_config_against_data(cfg: Config, limit: int = SAMPLE) -> Preflight:
     if t.type != "multiple_choice":  # generated answers: the cap must fit them
         lengths = sorted(estimate_tokens(ex.answer()) for ex in examples)
         median, p90 = statistics.median(lengths), lengths[int(0.9 * (n - 1))]
-        if median > t.max_new_tokens:
+        # 'auto' derives the cap from the training answers, up to task.max_new_tokens_cap: that is the limit
+        auto = t.max_new_tokens == "auto"
+        cap, key = (t.max_new_tokens_cap, "task.max_new_tokens_cap") if auto else (t.max_new_tokens,
+                                                                                   "task.max_new_tokens")
+        if median > cap:
             add(PreflightFinding("stop", "answers_too_long", f"the median answer is ~{median:.0f} tokens but "
-                f"task.max_new_tokens is {t.max_new_tokens}: most answers would be cut; raise task.max_new_tokens "
-                f"to about {int(1.5 * p90) + 8}"))
-        elif p90 > 1.5 * t.max_new_tokens:
+                f"{key} is {cap}: most answers would be cut; raise {key} to about {int(1.5 * p90) + 8}"))
+        elif p90 > 1.5 * cap:
             add(PreflightFinding("warn", "answers_too_long", f"a tenth of the answers are over ~{p90} tokens, far "
-                f"more than task.max_new_tokens ({t.max_new_tokens}); they will be cut at evaluation"))
+                f"more than {key} ({cap}); they will be cut at evaluation"))
     if d.system_prompt is not None:
         own = [ex for ex in examples if any(m["role"] == "system" and m["content"] != d.system_prompt
                                             for m in ex.to_chat())]
