@@ -82,13 +82,14 @@ def _guard(fn, *args, **kwargs):
     from tunewright.evaluation.evaluate import LabelError
     from tunewright.pipeline import GateFailed
     from tunewright.records import NoUsableRecords
+    from tunewright.serving.verify import ExportVerificationFailed
     from tunewright.training.checkpoints import TrainingStopped
     from tunewright.training.formats import TemplateError
     from tunewright.training.methods import MethodUnavailable
 
     try:
         return fn(*args, **kwargs)
-    except GateFailed as e:
+    except (GateFailed, ExportVerificationFailed) as e:
         _fail(str(e), 1)
     except TrainingStopped as e:
         _fail(str(e), e.exit_code)
@@ -192,15 +193,68 @@ def train(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
 @app.command()
 def export(run: Annotated[Path, typer.Option("--run", help="Run directory with a trained model.")],
            dest: Annotated[Path, typer.Option("--out", help="New folder to write the export into.")],
-           merged: Annotated[bool, typer.Option("--merged/--adapter", help="Base with the adapter merged in (plain "
-                                                "transformers loads it), or the adapter alone (load with peft).")] = True,
+           merged: Annotated[bool, typer.Option("--merged/--adapter", help="Shorthand for --format merged / "
+                                                "--format adapter.")] = True,
+           fmt: Annotated[Optional[str], typer.Option("--format", help="merged, adapter, gguf, ollama or vllm.")] = None,
+           gguf_type: Annotated[Optional[list[str]], typer.Option("--gguf-type", help="f16, bf16 or q8_0 (repeatable; "
+                                                                  "gguf default: all three, ollama: q8_0).")] = None,
+           vllm_mode: Annotated[str, typer.Option("--vllm-mode", help="vllm: merged folder, or lora (base + "
+                                                  "adapter with --enable-lora).")] = "merged",
+           verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Read the export back and score it "
+                                                "on the test split before reporting success.")] = True,
            config: ConfigOpt = None):
-    """Export the tuned model as safetensors: merged into the base, or the adapter alone."""
+    """Export the tuned model (merged, adapter, GGUF, Ollama, vLLM), read it back and score it on the test split."""
     from tunewright.pipeline import stage_export
 
     cfg = _config(config, [], run)
-    res = _guard(stage_export, cfg, _run(cfg, run), dest, merged)
-    out.print(f"exported {res['kind']} model to {res['path']}: {', '.join(res['files'])}")
+    res = _guard(stage_export, cfg, _run(cfg, run), dest, fmt or ("merged" if merged else "adapter"), gguf_type,
+                 vllm_mode, verify)
+    for v in res.verifications:
+        out.print(f"verified {Path(v.artifact).name} ({v.weights}, {v.loader}): {v.metric} {v.value:.4f}, tuned "
+                  f"{v.tuned:.4f} [{v.tuned_low:.4f}, {v.tuned_high:.4f}], {v.agreement:.0%} identical outputs")
+    for w in res.warnings:
+        console.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+    out.print(f"exported {res.format} to {res.path}: {', '.join(res.files)}")
+    if res.serve_command:
+        out.print(f"serve it: {res.serve_command}")
+
+
+@app.command()
+def serve(run: Annotated[Path, typer.Option("--run", help="Run directory with a trained model.")],
+          host: Annotated[str, typer.Option("--host", help="Address to bind; anything but loopback needs an API key.")]
+          = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port")] = 8000,
+          api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="TUNEWRIGHT_API_KEY",
+                                                         help="Bearer token clients must send.")] = None,
+          allow_origin: Annotated[Optional[list[str]], typer.Option("--allow-origin", help="Web origin allowed to "
+                                                                    "POST (repeatable; default none).")] = None,
+          max_tokens: Annotated[int, typer.Option("--max-tokens", help="Largest max_tokens a request may ask.")] = 256,
+          max_prompt_tokens: Annotated[int, typer.Option("--max-prompt-tokens")] = 2048,
+          router: Annotated[bool, typer.Option("--router/--no-router", help="Offer model 'auto' when the run's "
+                                               "router shipped ('tunewright router').")] = True,
+          config: ConfigOpt = None):
+    """OpenAI-compatible endpoint: models 'specialist' (adapter on), 'generalist' (adapter off) and 'auto'."""
+    from tunewright.pipeline import stage_serve
+    from tunewright.serving.endpoint import ServeSettings
+    from tunewright.serving.engine import Limits
+
+    cfg = _config(config, [], run)
+    settings = ServeSettings(host, port, api_key, list(allow_origin or []))
+    limits = Limits(max_prompt_tokens=max_prompt_tokens, max_tokens=max_tokens,
+                    default_max_tokens=min(cfg.task.max_new_tokens, max_tokens))
+    console.print(f"serving {run} on http://{host}:{port}/v1")
+    _guard(stage_serve, cfg, _run(cfg, run), settings, limits, router)
+
+
+@app.command("router")
+def router_(run: Annotated[Path, typer.Option("--run", help="Run directory with base and tuned evaluations.")],
+            config: ConfigOpt = None):
+    """Train a specialist/generalist router on the run's own evaluation; report it against random mixing."""
+    from tunewright.pipeline import stage_router
+
+    cfg = _config(config, [], run)
+    res = _guard(stage_router, cfg, _run(cfg, run))
+    out.print(res.summary())
 
 
 @app.command("eval")

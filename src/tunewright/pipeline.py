@@ -155,11 +155,36 @@ def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: b
     return result
 
 
-def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None) -> dict:
-    from tunewright.training.export import export_model
+def stage_export(cfg: Config, run: Run, out: Path, fmt: str = "merged", gguf_types: list[str] | None = None,
+                 vllm_mode: str = "merged", verify: bool = True, session: Session | None = None):
+    """Write the export ``fmt`` into ``out``, read it back and score it (serving.export.export_run)."""
+    from tunewright.serving.export import ExportSource, export_run
 
     session = session or Session(cfg)
-    return export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
+    ref = session.model_ref()
+    src = ExportSource(cfg, run, ref.path, ref.origin if ref.gguf_sha256 else None)
+    return export_run(src, fmt, out, gguf_types, vllm_mode, verify)
+
+
+def stage_serve(cfg: Config, run: Run, settings, limits, use_router: bool = True) -> None:
+    """Serve the run's specialist and generalist (and ``auto`` where the run's router shipped) until interrupted."""
+    from tunewright.serving.endpoint import check_bind, serve
+    from tunewright.serving.engine import load_engine
+    from tunewright.serving.router import load_shipped_router
+
+    check_bind(settings)  # before minutes of loading
+    router = load_shipped_router(run) if use_router else None
+    serve(load_engine(cfg, run, limits, router), settings)
+
+
+def stage_router(cfg: Config, run: Run):
+    """Train the specialist/generalist router on the run's own evaluation and write RUN/router/."""
+    from tunewright.serving.router import train_router
+
+    with run.stage("router"):
+        result = train_router(cfg, run)
+        run.record_artifact("router", run.path / "router")
+    return result
 
 
 def stage_compare_mitigation(cfg: Config, run: Run, session: Session | None = None) -> dict:

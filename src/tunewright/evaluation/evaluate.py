@@ -83,32 +83,43 @@ def _choice_rows(task, model, tokenizer, test, prompts, golds, cfg: Config, whic
     return rows
 
 
-def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: list[Example],
-                   validation: list[Example]) -> dict:
-    """Evaluate ``model`` (``which`` = 'base' or 'tuned'); write eval/<which>/ and return the metrics."""
-    out_dir = run.eval_dir / which
-    task = make_task(cfg.task)
+def eval_items(cfg: Config, test: list[Example]) -> list[Example]:
+    """The test items an evaluation scores: the first ``task.max_test_examples`` of the split."""
     if cfg.task.max_test_examples is not None:
         test = test[: cfg.task.max_test_examples]
     if not test:
         raise ValueError("the test split is empty: nothing to evaluate (check split.test_fraction or data.test_files)")
+    return test
+
+
+def predict_rows(cfg: Config, model, tokenizer, test: list[Example], which: str) -> list[dict]:
+    """One prediction row per test item (generation, or likelihood of each choice), scored per item."""
+    task = make_task(cfg.task)
     golds = parse_golds(task, test)
+    prompts = [prompt_ids(tokenizer, ex.to_chat(cfg.data.system_prompt)[:-1]) for ex in test]
+    if getattr(task, "scores_by_likelihood", False):
+        return _choice_rows(task, model, tokenizer, test, prompts, golds, cfg, which)
+    outputs = generate(model, tokenizer, prompts, cfg.task.max_new_tokens, cfg.task.batch_size,
+                       desc=f"{which}: generate", stop_strings=cfg.task.stop_strings)
+    pred_rows = []
+    for ex, out, gold in zip(test, outputs, golds):
+        parsed = task.parse(out)
+        pred_rows.append({
+            "id": ex.id, "source": ex.source, "output": out, "gold": ex.answer(), "gold_parsed": gold,
+            "parsed": parsed, "parse_ok": parsed is not None, **task.item_row(parsed, gold),
+        })
+    return pred_rows
+
+
+def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: list[Example],
+                   validation: list[Example]) -> dict:
+    """Evaluate ``model`` (``which`` = 'base' or 'tuned'); write eval/<which>/ and return the metrics."""
+    out_dir = run.eval_dir / which
+    test = eval_items(cfg, test)
     timings = {}
 
     t0 = time.perf_counter()
-    prompts = [prompt_ids(tokenizer, ex.to_chat(cfg.data.system_prompt)[:-1]) for ex in test]
-    if getattr(task, "scores_by_likelihood", False):
-        pred_rows = _choice_rows(task, model, tokenizer, test, prompts, golds, cfg, which)
-    else:
-        outputs = generate(model, tokenizer, prompts, cfg.task.max_new_tokens, cfg.task.batch_size,
-                           desc=f"{which}: generate", stop_strings=cfg.task.stop_strings)
-        pred_rows = []
-        for ex, out, gold in zip(test, outputs, golds):
-            parsed = task.parse(out)
-            pred_rows.append({
-                "id": ex.id, "source": ex.source, "output": out, "gold": ex.answer(), "gold_parsed": gold,
-                "parsed": parsed, "parse_ok": parsed is not None, **task.item_row(parsed, gold),
-            })
+    pred_rows = predict_rows(cfg, model, tokenizer, test, which)
     timings["generate"] = round(time.perf_counter() - t0, 2)
     if cfg.task.judge:
         judge = load_judge(cfg.task.judge)
