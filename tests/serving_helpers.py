@@ -66,3 +66,29 @@ def tiny_run(root: Path, overrides: list[str] = (), steps: int = 2):
     evaluate_model(cfg, run, "base", load_model(ref, cfg.model), tok, test, [])
     evaluate_model(cfg, run, "tuned", load_adapter_model(ref, cfg.model, run.model_dir), tok, test, [])
     return cfg, run, base
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(app):
+    """A real uvicorn on a free loopback port, in a thread: (server, thread, base URL of /v1)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    return server, t, f"http://127.0.0.1:{port}/v1"

@@ -4,36 +4,14 @@ Specialist (adapter on) and generalist (adapter off) from one set of weights, st
 answers, the API key, and a bounded load test whose replies must each equal the single-client reply."""
 
 import asyncio
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from serving_helpers import tiny_run  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(app):
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    return server, t, f"http://127.0.0.1:{port}/v1"
+from serving_helpers import start_server as _start, tiny_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -247,7 +247,11 @@ class RouterResult:
 
     def summary(self) -> str:
         n = self.numbers
-        f = lambda k: f"{n[k]['value']:.4f} [{n[k]['low']:.4f}, {n[k]['high']:.4f}]"  # noqa: E731
+        def f(k: str) -> str:
+            if n[k]["value"] is None:
+                return "undefined (the two models score the same)"
+            return f"{n[k]['value']:.4f} [{n[k]['low']:.4f}, {n[k]['high']:.4f}]"
+
         verdict = ("ships as model 'auto'" if self.shipped else
                    "does NOT ship as 'auto' (its gain over random mixing is not above zero with 95% confidence)")
         return (f"router on {self.n_items} held-out (cross-fitted) items {self.pools}: quality {f('router')} at "
@@ -340,7 +344,7 @@ def _plot(path: Path, point: dict, numbers: dict) -> None:
     ax.plot([share * 100], [point["router"]], "o", color="orange", label="operating point")
     ax.set_xlabel(f"{point['strong']} (strong model) share of traffic, %")
     ax.set_ylabel("mean per-item quality")
-    ax.set_title(f"APGR {numbers['apgr']['value']:.3f}" if numbers["apgr"]["value"] is not None else "router")
+    ax.set_title("router" if numbers["apgr"]["value"] is None else f"APGR {numbers['apgr']['value']:.3f}")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
