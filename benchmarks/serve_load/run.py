@@ -4,7 +4,7 @@ checked against the single-client reply of the same prompt and model (greedy dec
 
     python benchmarks/serve_load/run.py [--clients 8] [--rounds 3] [--max-tokens 16]
 
-Writes benchmarks/serve_load/results.json (with the load average: timings on a shared machine are provisional).
+Writes benchmarks/serve_load/results-<date>.json (with the load average: timings on a shared machine are provisional).
 """
 
 import argparse
@@ -51,7 +51,7 @@ def main() -> int:
            "prompts": len(prompts), "models": ["specialist", "generalist"], "max_tokens": a.max_tokens,
            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "seconds": round(time.time() - t0, 1),
            "note": "busy shared 2-core machine: timings provisional", **res.to_json()}
-    (HERE / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+    (HERE / f"results-{out['date']}.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
     return 0 if res.failed == 0 and res.mismatched == 0 else 1
 

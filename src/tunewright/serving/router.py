@@ -316,7 +316,7 @@ def train_router(cfg: Config, run: Run) -> RouterResult:
               "method": "cross-fitted logistic regression on MiniLM embeddings + log length; OOD by nearest "
                         f"training prompt below the {OOD_QUANTILE:.0%} quantile; {s.bootstrap_samples} bootstrap "
                         "resamples of items"}
-    report["pools"] = {k: int(v) for k, v in report["pools"].items()}
+    report["pools"] = {str(k): int(v) for k, v in report["pools"].items()}
     router.save(folder, {"run_id": run.id, "gain_over_random": numbers["gain_over_random"]})
     write_json(folder / "report.json", report)
     _plot(folder / "router.png", point, numbers)
