@@ -78,7 +78,9 @@ def test_gguf_written_without_the_qk_permutation_is_caught_by_reading_it_back(tm
         ref = AutoModelForCausalLM.from_pretrained(merged.path).eval()(ids).logits
         good, bad = (AutoModelForCausalLM.from_pretrained(tmp_path / d, gguf_file="model-f16.gguf").eval()(ids).logits
                      for d in ("good", "bad"))
-    assert (good - ref).abs().max() < 1e-2 < (bad - ref).abs().max()
+    good_err, bad_err = (good - ref).abs().max().item(), (bad - ref).abs().max().item()
+    # f16 rounding only vs a wrong attention layout (the random model's logits are ~0.2 in size, so both are small)
+    assert good_err < 1e-3 and bad_err > 5 * good_err, (good_err, bad_err)
 
 
 def test_ollama_modelfile_has_template_system_prompt_and_stops(tmp_path, tiny):
