@@ -65,6 +65,10 @@ class ModelSection(Section):
     cache_dir: str = Field(
         "~/.cache/tunewright/models", description="Where converted GGUF checkpoints are cached, keyed by file hash."
     )
+    license: str | None = Field(
+        None, description="License of the base model (SPDX id, e.g. 'apache-2.0') for exports' model cards and GGUF "
+        "metadata. Null: read from the base's GGUF metadata (general.license) or its README front matter.",
+    )
 
 
 class DataSection(Section):

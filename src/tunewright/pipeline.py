@@ -15,7 +15,7 @@ from tunewright.data.dedup import params_from_config
 from tunewright.models import ResolvedModel, load_adapter_model, load_model, load_tokenizer, resolve_model
 from tunewright.project import Run, new_run, register_run, runs_root, write_json
 from tunewright.records import read_examples
-from tunewright.results import (AuditOutcome, EvalOutcome, ExportOutcome, Headline, LearningCurveOutcome,
+from tunewright.results import (AuditOutcome, EvalOutcome, Headline, LearningCurveOutcome,
                                 MitigationOutcome, TuneOutcome)
 from tunewright.errors import GateFailed, MissingArtifact  # noqa: F401 (GateFailed re-exported)
 
@@ -184,19 +184,44 @@ def stage_train(cfg: Config, run: Run, session: Session | None = None, resume: b
     return result
 
 
-def stage_export(cfg: Config, run: Run, out: Path, merged: bool, session: Session | None = None,
-                 push_to_hub: str | None = None) -> ExportOutcome:
-    """Export the tuned model; with ``push_to_hub``, lay the folder out as a hub repository and upload it."""
-    from tunewright.training.export import export_model
+def stage_export(cfg: Config, run: Run, out: Path, fmt: str = "merged", gguf_types: list[str] | None = None,
+                 vllm_mode: str = "merged", verify: bool = True, session: Session | None = None,
+                 push_to_hub: str | None = None):
+    """Write the export ``fmt`` into ``out``, read it back and score it (serving.export.export_run); with
+    ``push_to_hub``, lay the folder out as a hub repository (model card, report, config) and upload it."""
+    from tunewright.serving.export import ExportSource, export_run
 
     session = session or Session(cfg)
-    res = export_model(session.model_ref().path, run.model_dir, out, merged, cfg.model.trust_remote_code)
+    ref = session.model_ref()
+    src = ExportSource(cfg, run, ref.path, ref.origin if ref.gguf_sha256 else None)
+    res = export_run(src, fmt, out, gguf_types, vllm_mode, verify)
     if push_to_hub:
         from tunewright.training.hub import hub_layout, push_to_hub as push
 
-        res["files"] = hub_layout(run, Path(res["path"]))
-        res["pushed"] = push(Path(res["path"]), push_to_hub)
-    return ExportOutcome(res["kind"], Path(res["path"]), res["files"], res.get("pushed"))
+        res.files = hub_layout(run, Path(res.path))
+        res.details["pushed"] = push(Path(res.path), push_to_hub)
+    return res
+
+
+def stage_serve(cfg: Config, run: Run, settings, limits, use_router: bool = True) -> None:
+    """Serve the run's specialist and generalist (and ``auto`` where the run's router shipped) until interrupted."""
+    from tunewright.serving.endpoint import check_bind, serve
+    from tunewright.serving.engine import load_engine
+    from tunewright.serving.router import load_shipped_router
+
+    check_bind(settings)  # before minutes of loading
+    router = load_shipped_router(run) if use_router else None
+    serve(load_engine(cfg, run, limits, router), settings)
+
+
+def stage_router(cfg: Config, run: Run):
+    """Train the specialist/generalist router on the run's own evaluation and write RUN/router/."""
+    from tunewright.serving.router import train_router
+
+    with run.stage("router"):
+        result = train_router(cfg, run)
+        run.record_artifact("router", run.path / "router")
+    return result
 
 
 def stage_compare_mitigation(cfg: Config, run: Run, session: Session | None = None) -> MitigationOutcome:

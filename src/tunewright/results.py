@@ -122,16 +122,6 @@ class Headline:
 
 
 @dataclass(frozen=True)
-class ExportOutcome:
-    """``tunewright export``: what was written where."""
-
-    kind: str
-    path: Path
-    files: list[str]
-    pushed: str | None = None  # the hub URL, when --push-to-hub uploaded it
-
-
-@dataclass(frozen=True)
 class CurvePoint:
     fraction: float
     train_examples: int

@@ -55,7 +55,8 @@ def test_help_lists_every_command_and_every_group_lists_its_own():
     commands = _commands(root)
     assert {"run", "demo", "data audit", "data curate", "split", "train", "eval", "eval learning-curve",
             "eval compare-mitigation", "eval harness", "eval export-harness", "report", "export", "label",
-            "review init", "review serve", "review export", "review next", "review revoke", "tune", "cost", "cost calibrate", "init", "runs"} <= set(commands)
+            "review init", "review serve", "review export", "review next", "review revoke", "tune", "serve", "router",
+            "config", "cost", "cost calibrate", "init", "runs"} <= set(commands)
     runner = CliRunner()
     top = runner.invoke(app, ["--help"], terminal_width=200)
     assert top.exit_code == 0

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tunewright.cli import cost, data, evaluate, labeling, project, review, studies, train
+from tunewright.cli import cost, data, evaluate, labeling, project, review, serving, studies, train
 from tunewright.cli.common import set_debug
 
 app = typer.Typer(help="tunewright: make a domain fine-tune succeed, and prove that it did.", no_args_is_help=True,
@@ -25,7 +25,7 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="Show the tracebac
 
 
 # Order is the order of `tunewright --help`: the flow of a project.
-for _group in (project.app, data.stages, train.app, evaluate.reports, studies.app, labeling.app):
+for _group in (project.app, data.stages, train.app, evaluate.reports, studies.app, serving.app, labeling.app):
     for _cmd in _group.registered_commands:
         app.registered_commands.append(_cmd)
 app.add_typer(data.app, name="data")

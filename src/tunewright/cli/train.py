@@ -33,17 +33,33 @@ def train(run: Annotated[Path, typer.Option("--run", help="Run directory with a 
 @command(app)
 def export(run: Annotated[Path, typer.Option("--run", help="Run directory with a trained model.")],
            dest: Annotated[Path, typer.Option("--out", help="New folder to write the export into.")],
-           merged: Annotated[bool, typer.Option("--merged/--adapter", help="Base with the adapter merged in (plain "
-                                                "transformers loads it), or the adapter alone (load with peft).")] = True,
-           config: ConfigOpt = None,
+           merged: Annotated[bool, typer.Option("--merged/--adapter", help="Shorthand for --format merged / "
+                                                "--format adapter.")] = True,
+           fmt: Annotated[Optional[str], typer.Option("--format", help="merged, adapter, gguf, ollama or vllm.")] = None,
+           gguf_type: Annotated[Optional[list[str]], typer.Option("--gguf-type", help="f16, bf16 or q8_0 (repeatable; "
+                                                                  "gguf default: all three, ollama: q8_0).")] = None,
+           vllm_mode: Annotated[str, typer.Option("--vllm-mode", help="vllm: merged folder, or lora (base + "
+                                                  "adapter with --enable-lora).")] = "merged",
+           verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Read the export back and score it "
+                                                "on the test split before reporting success.")] = True,
            push_to_hub: Annotated[Optional[str], typer.Option("--push-to-hub", help="Also upload the export, with "
                                                               "its model card and report, to this hub repository "
-                                                              "(needs the hub and a token).")] = None):
-    """Export the tuned model as safetensors: merged into the base, or the adapter alone."""
+                                                              "(needs the hub and a token).")] = None,
+           config: ConfigOpt = None):
+    """Export the tuned model (merged, adapter, GGUF, Ollama, vLLM), read it back and score it on the test split."""
+    from tunewright.cli.common import console
     from tunewright.pipeline import stage_export
 
     cfg, r = load(config, [], run)
-    res = stage_export(cfg, r, dest, merged, push_to_hub=push_to_hub)
-    out.print(f"exported {res.kind} model to {res.path}: {', '.join(res.files)}")
-    if res.pushed:
-        out.print(f"pushed to {push_to_hub}: {res.pushed}")
+    res = stage_export(cfg, r, dest, fmt or ("merged" if merged else "adapter"), gguf_type, vllm_mode, verify,
+                       push_to_hub=push_to_hub)
+    for v in res.verifications:
+        out.print(f"verified {Path(v.artifact).name} ({v.weights}, {v.loader}): {v.metric} {v.value:.4f}, tuned "
+                  f"{v.tuned:.4f} [{v.tuned_low:.4f}, {v.tuned_high:.4f}], {v.agreement:.0%} identical outputs")
+    for w in res.warnings:
+        console.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+    out.print(f"exported {res.format} to {res.path}: {', '.join(res.files)}")
+    if res.serve_command:
+        out.print(f"serve it: {res.serve_command}")
+    if res.details.get("pushed"):
+        out.print(f"pushed to {push_to_hub}: {res.details['pushed']}")

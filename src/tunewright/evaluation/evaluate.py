@@ -133,6 +133,50 @@ def evaluation_precision(cfg: Config, model, tokenizer, examples: list[Example])
                             what="evaluation")
 
 
+def eval_items(cfg: Config, test: list[Example]) -> list[Example]:
+    """The test items an evaluation scores: the first ``task.max_test_examples`` of the split."""
+    if cfg.task.max_test_examples is not None:
+        test = test[: cfg.task.max_test_examples]
+    if not test:
+        raise InputError("the test split is empty: nothing to evaluate (check split.test_fraction or data.test_files)")
+    return test
+
+
+def predict_rows(cfg: Config, model, tokenizer, test: list[Example], which: str, decoding: dict) -> list[dict]:
+    """One prediction row per test item, scored per item, decoded by ``decoding`` (decoding_plan: generation
+    with its cap and early stop, each record's choices, or the label set by likelihood). The export verifier
+    calls it with the decoding the run's tuned evaluation recorded, so an export is scored the same way."""
+    task = make_task(cfg.task)
+    golds = parse_golds(task, test)
+    prompts = [prompt_ids(tokenizer, ex.to_chat(cfg.data.system_prompt)[:-1]) for ex in test]
+    if getattr(task, "scores_by_likelihood", False):
+        return _choice_rows(task, model, tokenizer, test, prompts, golds, cfg, which)
+    if decoding["mode"] == "choices":
+        return _label_rows(task, model, tokenizer, test, prompts, golds, cfg, which)
+    outputs = generate(model, tokenizer, prompts, decoding["max_new_tokens"], cfg.task.batch_size,
+                       desc=f"{which}: generate", stop_strings=cfg.task.stop_strings,
+                       done=task.answer_done if task.stops_early and cfg.task.stop_when_done else None)
+    pred_rows = []
+    for ex, out, gold in zip(test, outputs, golds):
+        parsed = task.parse(out)
+        pred_rows.append({
+            "id": ex.id, "source": ex.source, "output": out, "gold": ex.answer(), "gold_parsed": gold,
+            "parsed": parsed, "parse_ok": parsed is not None, **task.item_row(parsed, gold),
+        })
+    return pred_rows
+
+
+def recorded_decoding(cfg: Config, run: Run, tokenizer, which: str = "tuned") -> dict:
+    """The decoding an evaluation of the run used (metrics.json), or the plan from the run's training answers."""
+    p = run.eval_dir / which / "metrics.json"
+    if p.exists() and read_json(p).get("decoding"):
+        return read_json(p)["decoding"]
+    from tunewright.data.split import read_split
+
+    train = read_split(run, "train") if (run.data_dir / "train.jsonl").exists() else []
+    return decoding_plan(cfg, tokenizer, make_task(cfg.task), [ex.answer() for ex in train])
+
+
 def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: list[Example],
                    validation: list[Example], train: list[Example] | None = None) -> dict:
     """Evaluate ``model`` (``which`` = 'base' or 'tuned'); write eval/<which>/ and return the metrics.
@@ -141,32 +185,13 @@ def evaluate_model(cfg: Config, run: Run, which: str, model, tokenizer, test: li
     answers stand in without it). The model's precision is chosen here (evaluation.precision)."""
     out_dir = run.eval_dir / which
     task = make_task(cfg.task)
-    if cfg.task.max_test_examples is not None:
-        test = test[: cfg.task.max_test_examples]
-    if not test:
-        raise InputError("the test split is empty: nothing to evaluate (check split.test_fraction or data.test_files)")
-    golds = parse_golds(task, test)
+    test = eval_items(cfg, test)
     timings = {}
     precision = evaluation_precision(cfg, model, tokenizer, validation or test)
     decoding = decoding_plan(cfg, tokenizer, task, [ex.answer() for ex in (train or validation)])
 
     t0 = time.perf_counter()
-    prompts = [prompt_ids(tokenizer, ex.to_chat(cfg.data.system_prompt)[:-1]) for ex in test]
-    if getattr(task, "scores_by_likelihood", False):
-        pred_rows = _choice_rows(task, model, tokenizer, test, prompts, golds, cfg, which)
-    elif decoding["mode"] == "choices":
-        pred_rows = _label_rows(task, model, tokenizer, test, prompts, golds, cfg, which)
-    else:
-        outputs = generate(model, tokenizer, prompts, decoding["max_new_tokens"], cfg.task.batch_size,
-                           desc=f"{which}: generate", stop_strings=cfg.task.stop_strings,
-                           done=task.answer_done if task.stops_early and cfg.task.stop_when_done else None)
-        pred_rows = []
-        for ex, out, gold in zip(test, outputs, golds):
-            parsed = task.parse(out)
-            pred_rows.append({
-                "id": ex.id, "source": ex.source, "output": out, "gold": ex.answer(), "gold_parsed": gold,
-                "parsed": parsed, "parse_ok": parsed is not None, **task.item_row(parsed, gold),
-            })
+    pred_rows = predict_rows(cfg, model, tokenizer, test, which, decoding)
     timings["generate"] = round(time.perf_counter() - t0, 2)
     if cfg.task.judge:
         judge = load_judge(cfg.task.judge)
