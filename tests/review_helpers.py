@@ -61,7 +61,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tunewright.review.serve", "--db", db_url,
+        demo = str(ROOT / "src" / "tunewright" / "demo.yaml")  # the review tests judge ner_finance entities
+        self.proc = subprocess.Popen([sys.executable, "-m", "tunewright.review.serve", "--db", db_url, "--config", demo,
                                       "--port", str(self.port)], env=env, cwd=ROOT)
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml as _yaml
 
 from tunewright.assets import resolve_path
 
@@ -55,16 +56,19 @@ def test_stage_by_stage_on_own_data(tmp_path):
     p = tw("init", "--data", "own.jsonl", cwd=tmp_path)
     assert "task.type: extraction" in p.stdout
     cfg = tmp_path / "tunewright.yaml"
-    assert "train_files: [own.jsonl]" in cfg.read_text() and "entity_types: [PERSON" in cfg.read_text()
+    written = _yaml.safe_load(cfg.read_text())
+    assert written["data"]["train_files"] == ["own.jsonl"]
+    assert set(written["task"]["entity_types"]) == {"PERSON", "ORGANIZATION", "LOCATION"}
     assert "# LoRA rank." in tw("config", "--full", cwd=tmp_path).stdout
     sets = ["--set", "training.batch_size=2", "--set",
             "task.max_test_examples=3", "--set", "task.max_new_tokens=24", "--set", "general.perplexity_paragraphs=2",
             "--set", "general.mmlu_questions=4", "--set", "split.test_fraction=0.2"]
     p = tw("data", "audit", "-c", cfg, *sets, cwd=tmp_path)
-    assert "input records 62, used 60, quarantined 2" in p.stdout
+    # the bad line, the exact copy, and one near-duplicate pair among the 60 sentences (character shingles)
+    assert "input records 62, used 59, quarantined 3" in p.stdout and "near_duplicate: 1" in p.stdout
     run = Path(re.search(r"run: (\S+)", p.stdout).group(1))
     q = [json.loads(x) for x in (run / "data" / "quarantine.jsonl").read_text().splitlines()]
-    assert sorted(r["reasons"][0] for r in q) == ["bad_json", "exact_duplicate"]
+    assert sorted(r["reasons"][0] for r in q) == ["bad_json", "exact_duplicate", "near_duplicate"]
     assert any(r["source"] == "own.jsonl:41" for r in q)
 
     p = tw("split", "--run", run, cwd=tmp_path)

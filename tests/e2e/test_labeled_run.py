@@ -9,8 +9,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from review_helpers import ROOT
+from tunewright.pipeline import load_demo_config
 from tunewright.cli import app
-from tunewright.config import load_config
 from tunewright.labeling.run import label_examples, load_functions, write_labeling
 from tunewright.project import Run
 from tunewright.records import read_examples, read_files
@@ -32,7 +32,7 @@ def test_labeled_run_trains_on_labels_with_provenance(tmp_path, monkeypatch, smo
            f"labeling.rules_file={ROOT / 'examples/labeling/finance_rules.yaml'}"]
     db = tmp_path / "review" / "review.db"
     # a review round made earlier: three items judged (one corrected to "no entities")
-    cfg0 = load_config(None, [*lab, f"data.max_records={N}", "review.budget=6", "review.double_review_share=0",
+    cfg0 = load_demo_config(False, [*lab, f"data.max_records={N}", "review.budget=6", "review.double_review_share=0",
                               "review.gold_share=0"])
     examples = read_files([resolve_path(cfg0.data.train_files[0])], max_records=N).examples
     write_labeling(tmp_path / "review", examples, label_examples(cfg0, examples, load_functions(cfg0), progress=False))
@@ -49,7 +49,9 @@ def test_labeled_run_trains_on_labels_with_provenance(tmp_path, monkeypatch, smo
                  "task.max_new_tokens=8", "split.test_fraction=0.1", "split.validation_fraction=0.05",
                  "labeling.keep_gold=false", "labeling.min_confidence=0.5", f"review.db_url=sqlite:///{db}",
                  f"project.runs_dir={tmp_path / 'runs'}"]
-    r = CliRunner().invoke(app, ["run", "--force", *sum((["--set", o] for o in overrides), [])])
+    from tunewright.pipeline import DEMO_CONFIG
+
+    r = CliRunner().invoke(app, ["run", "-c", str(DEMO_CONFIG), "--force", *sum((["--set", o] for o in overrides), [])])
     assert r.exit_code == 0, r.output
     (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     run = Run(run_dir)

@@ -62,13 +62,16 @@ def split_examples(
     want_val = round(n * cfg.validation_fraction)
     out: dict[str, list[Example]] = {"test": [], "validation": [], "train": []}
     for k in keys:
-        if len(out["test"]) < want_test:
+        g = groups[k]
+        # a group may only fill a held-out split it fits in: one huge near-duplicate cluster (templated inputs
+        # that differ in a number) would otherwise become the whole test set and leave nothing to train on
+        if len(out["test"]) < want_test and len(out["test"]) + len(g) <= max(want_test, 1) * 1.5:
             dest = "test"
-        elif len(out["validation"]) < want_val:
+        elif len(out["validation"]) < want_val and len(out["validation"]) + len(g) <= max(want_val, 1) * 1.5:
             dest = "validation"
         else:
             dest = "train"
-        out[dest].extend(groups[k])
+        out[dest].extend(g)
     if test is not None:
         out["test"] = list(test)
     return SplitResult(out["train"], out["validation"], out["test"])

@@ -223,7 +223,7 @@ class Store:
         """Retire ``name``'s token and end all their sessions; with ``reissue``, return a new token."""
         token = secrets.token_urlsafe(24) if reissue else None
         if name not in self.reviewers():
-            raise ValueError(f"no reviewer {name!r}; reviewers: {', '.join(self.reviewers()) or 'none'}")
+            raise InputError(f"no reviewer {name!r}; reviewers: {', '.join(self.reviewers()) or 'none'}")
         with self.session() as s, s.begin():
             r = s.scalar(select(Reviewer).where(Reviewer.name == name))
             # a hash no token has: the old token stops working at once
