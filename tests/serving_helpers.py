@@ -37,14 +37,15 @@ def tiny_run(root: Path, overrides: list[str] = (), steps: int = 2):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from tiny_train import TINY_DEFAULTS, tiny_examples, tiny_llama
 
-    from tunewright.config import config_to_dict, load_config
+    from tunewright.config import config_to_dict
+    from tunewright.pipeline import load_demo_config
     from tunewright.evaluation.evaluate import evaluate_model
     from tunewright.models import ResolvedModel, load_adapter_model, load_model
     from tunewright.project import create_run, write_json
     from tunewright.records import write_jsonl
     from tunewright.training.trainer import train_model
 
-    cfg = load_config(None, [*TINY_DEFAULTS, f"training.max_steps={steps}", "training.learning_rate=0.05",
+    cfg = load_demo_config(False, [*TINY_DEFAULTS, f"training.max_steps={steps}", "training.learning_rate=0.05",
                              "training.lora_dropout=0.0", "training.max_seq_tokens=192", "training.save_steps=100",
                              "task.max_test_examples=8", "task.max_new_tokens=16",
                              "task.batch_size=8", "general.enabled=false", "model.license=apache-2.0", *overrides])

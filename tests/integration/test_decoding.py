@@ -46,7 +46,7 @@ def test_classification_answer_is_done_when_complete_or_impossible():
     assert task.answer_done("positive") and task.answer_done(' "negative')  # complete, nothing continues them
     assert task.answer_done("pos.") and task.parse("pos.") == "pos"
     assert task.answer_done("The answer")  # no label starts like this: stop, it is unparseable anyway
-    ex = make_task(TaskSection())
+    ex = make_task(TaskSection(type="extraction", entity_types=["PERSON", "ORGANIZATION", "LOCATION"]))
     assert not ex.answer_done("[Acme - ORGANIZATION,") and ex.answer_done("[Acme - ORGANIZATION] and more")
     assert ex.answer_done("No entities found")
 

@@ -23,7 +23,8 @@ def test_init_config_runs_end_to_end(tmp_path, smol_tokenizer):
     model = tiny_model_dir(tmp_path, smol_tokenizer)
     res = write_starter_config([str(tmp_path / "medmcqa.jsonl")], tmp_path / "tunewright.yaml", model=str(model))
     cfg = load_config(res.path, SMALL)
-    run, report = run_all(cfg)
+    run, headline = run_all(cfg)
+    report = headline.report
     t = report["task"]
     assert t["metric"] == "accuracy" and t["n"] == 12
     assert t["tuned_ci"]["low"] <= t["tuned"] <= t["tuned_ci"]["high"]

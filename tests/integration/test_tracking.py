@@ -80,7 +80,8 @@ def test_mlflow_server_wandb_offline_and_tensorboard(tmp_path, smol_tokenizer, m
                              "task.max_test_examples=6", "task.metric=exact_match",
                              "tracking.report_to=[mlflow, wandb, tensorboard]",
                              f"tracking.mlflow_tracking_uri={mlflow_server}"])
-    run, report = run_all(cfg)
+    run, headline = run_all(cfg)
+    report = headline.report
     ids = json.loads((run.path / "manifest.json").read_text())["tracking"]
 
     # MLflow: the Trainer's loss curve and tunewright's numbers in one run, the report as artifacts
