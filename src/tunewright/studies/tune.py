@@ -18,6 +18,7 @@ are written as a config file ``tunewright run -c`` accepts, and evaluated on tes
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -170,6 +171,28 @@ def pareto_front(records: list[TrialRecord]) -> list[int]:
     return [r.number for r in records if not any(dominates(o, r) for o in records if o is not r)]
 
 
+@contextlib.contextmanager
+def _schema_lock(url: str):
+    """A PostgreSQL advisory lock held while Optuna creates its schema: two workers creating it at once collide
+    on ``CREATE TYPE`` (a unique violation in ``pg_type``), which ``create_all``'s check-then-create does not
+    guard against."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+    finally:
+        engine.dispose()
+
+
+_SCHEMA_LOCK_KEY = 0x7475_6E65  # "tune"
+
+
 def _storage(run: Run, cfg: Config):
     import optuna
     from optuna.storages import JournalStorage
@@ -185,9 +208,10 @@ def _storage(run: Run, cfg: Config):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
-            return optuna.storages.RDBStorage(cfg.tuning.storage, engine_kwargs={"pool_pre_ping": True},
-                                              heartbeat_interval=hb, grace_period=3 * hb,
-                                              heartbeat_stale_trial_callback=retry)
+            with _schema_lock(cfg.tuning.storage):  # workers starting together race to create the tables
+                return optuna.storages.RDBStorage(cfg.tuning.storage, engine_kwargs={"pool_pre_ping": True},
+                                                  heartbeat_interval=hb, grace_period=3 * hb,
+                                                  heartbeat_stale_trial_callback=retry)
         return cfg.tuning.storage
     (run.path / "tuning").mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(run.path / "tuning" / "journal.log")))
