@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 
 from synth import generate, iter_texts  # noqa: E402
 from truth import all_pairs_above  # noqa: E402
-from tunewright.data.dedup import NearDupParams, find_near_duplicates  # noqa: E402
+from tunewright.data.neardup import NearDupParams, find_near_duplicates  # noqa: E402
 from tunewright.data.minhash import Shingler, words  # noqa: E402
 from tunewright.data.normalize import normalize_text  # noqa: E402
 

@@ -36,11 +36,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
-import numpy as np  # noqa: E402
+
 
 from truth import all_pairs_above  # noqa: E402
 from tunewright.assets import resolve_path  # noqa: E402
-from tunewright.data.dedup import NearDupParams, find_near_duplicates  # noqa: E402
+from tunewright.data.neardup import NearDupParams, find_near_duplicates  # noqa: E402
 from tunewright.data.keys import normalize_text  # noqa: E402
 from tunewright.data.minhash import Shingler  # noqa: E402
 

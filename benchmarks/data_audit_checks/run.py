@@ -39,7 +39,7 @@ from tunewright.assets import resolve_path
 from tunewright.config import ModelSection
 from tunewright.pipeline import load_demo_config
 from tunewright.data.audit import audit_data, read_inputs
-from tunewright.data.checks import chat_token_length
+from tunewright.data.token_length import chat_token_length
 from tunewright.models import load_tokenizer, resolve_model
 
 PLANTS = {  # reason the audit should report -> how to damage a record

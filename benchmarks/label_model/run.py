@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tunewright.assets import resolve_path  # noqa: E402
 from tunewright.pipeline import load_demo_config  # noqa: E402
+from tunewright.config import load_config  # noqa: E402
 from tunewright.labeling.label_model import fit_predict, planted_votes  # noqa: E402
 from tunewright.labeling.run import label_examples, load_functions  # noqa: E402
 from tunewright.records import read_files  # noqa: E402

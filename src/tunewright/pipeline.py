@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tunewright.config import Config
 from tunewright.data.audit import audit_data
 from tunewright.data.split import SplitResult, read_split, split_examples, write_split
-from tunewright.data.dedup import params_from_config
+from tunewright.data.neardup import params_from_config
 from tunewright.models import ResolvedModel, load_adapter_model, load_model, load_tokenizer, resolve_model
 from tunewright.project import Run, new_run, register_run, runs_root, write_json
 from tunewright.records import read_examples

@@ -12,7 +12,7 @@ from helpers import chat, write_lines
 from tunewright.assets import resolve_path
 from tunewright.config import load_config
 from tunewright.data.audit import audit_data
-from tunewright.data.dedup import NearDupParams, ReferenceIndex, find_near_duplicates
+from tunewright.data.neardup import NearDupParams, ReferenceIndex, find_near_duplicates
 from tunewright.records import iter_files
 
 NER = "pkg:evals/registry/data/ner_finance/samples.jsonl"
@@ -156,7 +156,7 @@ def test_utf8_scan_across_chunk_boundaries(tmp_path):
 
 
 def test_sources_and_lengths_are_compact_but_exact():
-    from tunewright.data.checks import IndexedInts, Sources
+    from tunewright.data.columns import IndexedInts, Sources
 
     got = ["data/a.jsonl:1", "data/a.jsonl:2", "x:007", "example #3", "data/b.csv:10", "c:d:5", ":4", "data/a.jsonl:9"]
     s = Sources()

@@ -7,7 +7,7 @@ import random
 from helpers import chat, write_lines
 from tunewright.config import SplitSection, load_config
 from tunewright.data.audit import audit_data
-from tunewright.data.dedup import NearDupParams, find_near_duplicates
+from tunewright.data.neardup import NearDupParams, find_near_duplicates
 from tunewright.data.keys import normalized_input
 from tunewright.data.split import split_examples
 from tunewright.records import Example

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from tunewright.data.dedup import NearDupParams, choose_kept, find_near_duplicates
+from tunewright.data.neardup import NearDupParams, choose_kept, find_near_duplicates
 from tunewright.data.minhash import MinHasher, Shingler, exact_jaccard, optimal_bands, words
 from tunewright.data.normalize import normalize_text
 

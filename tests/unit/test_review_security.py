@@ -349,7 +349,7 @@ def test_store_file_is_private(tmp_path):
 def test_sign_out_ends_the_session_and_revoke_retires_the_token(env):
     store, tokens, app = env
     c = local_client(app)
-    r = sign_in(c, tokens["alice"])
+    sign_in(c, tokens["alice"])
     session = c.cookies.get("tw_session")
     assert session and session != tokens["alice"]  # the cookie holds a session, not the reviewer token
     page = c.get("/item").text

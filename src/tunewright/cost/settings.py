@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from tunewright.section import Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class Range(_Section):
+class Range(Section):
     """A figure we do not know exactly: low <= expected <= high. YAML: [low, expected, high] or one number."""
 
     low: float = Field(0.0, ge=0, description="Optimistic value.")
@@ -43,7 +43,7 @@ def rng(low: float, expected: float, high: float) -> Range:
     return Range(low=low, expected=expected, high=high)
 
 
-class LabelingSection(_Section):
+class LabelingCostSection(Section):
     items: int = Field(0, ge=0, description="Examples that need a label (0: the data is already labelled).")
     seconds_per_item: Range = Field(default_factory=lambda: rng(20, 40, 90),
                                     description="Human seconds to label one item.")
@@ -55,7 +55,7 @@ class LabelingSection(_Section):
                                 "reviews once.")
 
 
-class RoleSpec(_Section):
+class RoleSpec(Section):
     role: str = Field(description="Who (ML engineer, domain expert, ...).")
     days: Range = Field(description="Working days on this project.")
     day_rate_usd: Range = Field(description="Fully loaded cost per day, USD.")
@@ -66,7 +66,7 @@ def _default_people() -> list[RoleSpec]:
             RoleSpec(role="domain expert", days=rng(2, 4, 8), day_rate_usd=rng(500, 800, 1200))]
 
 
-class ServingSection(_Section):
+class ServingSection(Section):
     requests_per_month: int = Field(0, ge=0, description="Requests served per month (0: no serving cost).")
     prompt_tokens: int = Field(800, ge=0, description="Prompt tokens per request (prefill: compute-bound).")
     answer_tokens: int = Field(200, ge=0, description="Generated tokens per request (decode: memory-bound).")
@@ -78,13 +78,13 @@ class ServingSection(_Section):
     always_on: bool = Field(True, description="Keep at least the GPUs that hold the model running all month.")
 
 
-class ScenarioSpec(_Section):
+class ScenarioSpec(Section):
     name: str = Field(description="Column name in the scenario table.")
     set: dict[str, Any] = Field(default_factory=dict, description="Cost fields to change, dotted keys, e.g. "
                                 "{model: llama-2-70b, labeling.programmatic_share: 0}.")
 
 
-class CostSection(_Section):
+class CostSection(Section):
     model: str | None = Field(None, description="Model for the estimate: a preset (llama-2-7b, tinyllama-1.1b, "
                               "llama-2-70b, qwen3-8b, ...) or a folder with config.json (Llama, Mistral, Qwen2, "
                               "Qwen3); null uses model.name_or_path.")
@@ -128,7 +128,7 @@ class CostSection(_Section):
     calibration_file: str = Field("calibration.json", description="Measured MFU and memory of past runs, relative to "
                                   "project.runs_dir; written by 'tunewright cost calibrate RUN'.")
     data_acquisition_usd: Range = Field(default_factory=lambda: rng(0, 0, 0), description="Buying or collecting data, USD.")
-    labeling: LabelingSection = Field(default_factory=LabelingSection, description="Labeling effort.")
+    labeling: LabelingCostSection = Field(default_factory=LabelingCostSection, description="Labeling effort.")
     people: list[RoleSpec] = Field(default_factory=_default_people, description="People on the project.")
     serving: ServingSection = Field(default_factory=ServingSection, description="Serving the tuned model.")
     contingency: Range = Field(default_factory=lambda: rng(0.1, 0.2, 0.3),

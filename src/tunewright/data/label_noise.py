@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tunewright.data.checks import BatchCheck, CheckContext, Int64Parts, Verdict, register_check
+from tunewright.data.checks import BatchCheck, CheckContext, Verdict, register_check
+from tunewright.data.columns import Int64Parts
 from tunewright.data.sufficiency import ClassTally
 from tunewright.records import Example
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from tunewright.assets import resolve_path
 from tunewright.data.checks import BatchCheck, CheckContext, Verdict, register_check
-from tunewright.data.dedup import NearDupParams, ReferenceIndex, params_from_config
+from tunewright.data.neardup import NearDupParams, ReferenceIndex, params_from_config
 from tunewright.data.minhash import Shingler, words
 from tunewright.data.keys import normalize_text, normalized_answer, normalized_input
 from tunewright.jsonl import iter_jsonl

@@ -12,11 +12,11 @@ import html
 import re
 import unicodedata
 
-from tunewright.data.checks import Check, CheckContext, Verdict, register_check
+from tunewright.data.checks import CheckContext, TextCheck, Verdict, example_texts, register_check
 from tunewright.data.keys import normalize_text  # re-exported: the comparison key (NFKC, whitespace, casefold)
+from tunewright.records import Example
 
 __all__ = ["normalize_text", "fix_text", "text_issues", "normalize_example", "example_texts", "NormalizationCheck"]
-from tunewright.records import Example
 
 _WS = re.compile(r"\s+")
 # C0/C1 controls except tab, newline, carriage return; plus zero-width and bidi marks that survive NFKC.
@@ -85,32 +85,17 @@ def normalize_example(ex: Example, fix_mojibake: bool = True, strip_html: bool =
                    label=ex.label, meta=dict(ex.meta), source=ex.source)
 
 
-def example_texts(ex: Example) -> list[str]:
-    """Every text of the example as written (system messages included), in order."""
-    if ex.messages is not None:
-        return [m["content"] for m in ex.messages]
-    if ex.prompt is not None:
-        return [ex.prompt, ex.completion or ""]
-    return [ex.text or "", ex.label or ""]
-
-
 @register_check("normalization", default=True, order=7)
-class NormalizationCheck(Check):
+class NormalizationCheck(TextCheck):
     """Unicode (NFKC), whitespace, control characters, mojibake, HTML: one verdict per issue found."""
 
-    per_example = True
+    def prepare(self, ctx: CheckContext):
+        return self.memo(text_issues)
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
-        out = []
-        seen: dict[str, list[str]] = {}  # a shared system prompt is judged once, not once per example
-        for i, ex in enumerate(examples):
-            found: dict[str, list[int]] = {}
-            for t, s in enumerate(example_texts(ex)):
-                issues = seen.get(s)
-                if issues is None:
-                    issues = seen[s] = text_issues(s)
-                for issue in issues:
-                    found.setdefault(issue, []).append(t)
-            for issue, turns in found.items():
-                out.append(Verdict(i, False, issue, 1.0, f"in turn(s) {turns}; curate can fix it"))
-        return out
+    def judge(self, index: int, ex: Example, texts: list[str], issues_of) -> list[Verdict]:
+        found: dict[str, list[int]] = {}
+        for t, s in enumerate(texts):
+            for issue in issues_of(s):
+                found.setdefault(issue, []).append(t)
+        return [Verdict(index, False, issue, 1.0, f"in turn(s) {turns}; curate can fix it")
+                for issue, turns in found.items()]

@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from tunewright.data.checks import Check, CheckContext, Verdict, register_check
-from tunewright.data.normalize import example_texts
+from tunewright.data.checks import CheckContext, TextCheck, Verdict, register_check
 from tunewright.records import Example
 from tunewright.errors import InputError
 
@@ -65,20 +64,11 @@ def replace_superseded(text: str, rules) -> str:
 
 
 @register_check("outdated", default=True, order=11)
-class OutdatedCheck(Check):
+class OutdatedCheck(TextCheck):
     """One verdict per rule that matches (reason 'outdated:<rule name>')."""
 
-    per_example = True
+    def prepare(self, ctx: CheckContext):
+        return [CompiledRule(r) for r in ctx.settings().outdated] or None  # no rules: nothing to check
 
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
-        rules = [CompiledRule(r) for r in ctx.settings().outdated]
-        if not rules:
-            return []
-        out = []
-        for i, ex in enumerate(examples):
-            texts = example_texts(ex)
-            for r in rules:
-                why = r.why(ex, texts)
-                if why:
-                    out.append(Verdict(i, False, f"outdated:{r.name}", 1.0, why))
-        return out
+    def judge(self, index: int, ex: Example, texts: list[str], rules) -> list[Verdict]:
+        return [Verdict(index, False, f"outdated:{r.name}", 1.0, why) for r in rules if (why := r.why(ex, texts))]

@@ -14,7 +14,8 @@ import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from tunewright.data.checks import CHECKS, Check, CheckContext, IndexedInts, Sources, Verdict
+from tunewright.data.checks import CHECKS, Check, CheckContext, Verdict
+from tunewright.data.columns import IndexedInts, Sources
 
 _SHARED: dict = {}  # set before the pool forks; read by _run_slice in the children
 

@@ -11,8 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from tunewright.data.checks import Check, CheckContext, Verdict, register_check
-from tunewright.data.normalize import example_texts
+from tunewright.data.checks import CheckContext, TextCheck, Verdict, register_check
 from tunewright.records import Example
 
 # Tokenized corpora (ner_finance among them) write "david . corre @ vringo . com": spaces around "." and "@"
@@ -127,24 +126,18 @@ def redact_example(ex: Example, types: list[str]) -> Example:
 
 
 @register_check("pii", default=True, order=10)
-class PiiCheck(Check):
+class PiiCheck(TextCheck):
     """One verdict per PII kind found in an example (reason pii_<kind>), with every span."""
 
-    per_example = True
-
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+    def prepare(self, ctx: CheckContext):
         types = ctx.settings().pii.types
-        out = []
-        seen: dict[str, list[Span]] = {}  # a shared system prompt is scanned once, not once per example
-        for i, ex in enumerate(examples):
-            by_type: dict[str, list[dict]] = {}
-            for t, text in enumerate(example_texts(ex)):
-                spans = seen.get(text)
-                if spans is None:
-                    spans = seen[text] = find_pii(text, types)
-                for s in spans:
-                    by_type.setdefault(s.type, []).append({"turn": t, "start": s.start, "end": s.end})
-            for kind, spans in by_type.items():
-                out.append(Verdict(i, False, f"pii_{kind}", 1.0,
-                                   f"{len(spans)} {kind} span(s); curate can redact to {PLACEHOLDER[kind]}", spans))
-        return out
+        return self.memo(lambda text: find_pii(text, types))
+
+    def judge(self, index: int, ex: Example, texts: list[str], spans_of) -> list[Verdict]:
+        by_type: dict[str, list[dict]] = {}
+        for t, text in enumerate(texts):
+            for s in spans_of(text):
+                by_type.setdefault(s.type, []).append({"turn": t, "start": s.start, "end": s.end})
+        return [Verdict(index, False, f"pii_{kind}", 1.0,
+                        f"{len(spans)} {kind} span(s); curate can redact to {PLACEHOLDER[kind]}", spans)
+                for kind, spans in by_type.items()]

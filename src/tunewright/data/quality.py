@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 
-from tunewright.data.checks import BatchCheck, Check, CheckContext, Verdict, register_check
+from tunewright.data.checks import BatchCheck, CheckContext, TextCheck, Verdict, register_check
 from tunewright.records import Example
 
 # Answers that refuse or talk about being a model teach the model to do the same.
@@ -97,35 +97,36 @@ def text_quality(text: str, q, repetition: bool = True) -> list[tuple[str, float
 
 
 @register_check("quality", default=True, order=8)
-class QualityCheck(Check):
+class QualityCheck(TextCheck):
     """truncated, repetition, symbol_ratio, non_alphabetic, refusal, boilerplate."""
 
-    per_example = True
-
-    def run(self, examples: list[Example], ctx: CheckContext) -> list[Verdict]:
+    def prepare(self, ctx: CheckContext):
         q = ctx.settings().quality
         extra = re.compile("|".join(f"(?:{p})" for p in q.boilerplate_patterns), re.IGNORECASE) \
             if q.boilerplate_patterns else None
-        out = []
-        for i, ex in enumerate(examples):
-            chat = ex.to_chat()
-            answer = chat[-1]["content"]
-            prompt = "\n".join(m["content"] for m in chat[:-1] if m["role"] != "system")
-            why = looks_truncated(answer, q.truncation_min_words)
-            if why:
-                out.append(Verdict(i, False, "truncated", 1.0, why))
-            for where, text in (("answer", answer), ("prompt", prompt)):
-                # list items and JSON keys repeat by nature ("Bank - ORGANIZATION, Bank - ORGANIZATION")
-                structured = text.lstrip()[:1] in "[{"
-                for reason, score, detail in text_quality(text, q, repetition=not structured):
-                    out.append(Verdict(i, False, reason, score, f"{where}: {detail}"))
-            m = _REFUSAL.search(answer)
-            if m:
-                out.append(Verdict(i, False, "refusal", 1.0, f"answer says {m.group()!r}",
-                                   [{"turn": len(chat) - 1, "start": m.start(), "end": m.end()}]))
-            m = _BOILERPLATE.search(answer) or (extra.search(answer) if extra else None)
-            if m:
-                out.append(Verdict(i, False, "boilerplate", 1.0, f"answer contains {m.group()!r}"))
+        return q, extra
+
+    def judge(self, index: int, ex: Example, texts: list[str], state) -> list[Verdict]:
+        q, extra = state
+        i, out = index, []
+        chat = ex.to_chat()  # the answer and the prompt without system turns, not every text as written
+        answer = chat[-1]["content"]
+        prompt = "\n".join(m["content"] for m in chat[:-1] if m["role"] != "system")
+        why = looks_truncated(answer, q.truncation_min_words)
+        if why:
+            out.append(Verdict(i, False, "truncated", 1.0, why))
+        for where, text in (("answer", answer), ("prompt", prompt)):
+            # list items and JSON keys repeat by nature ("Bank - ORGANIZATION, Bank - ORGANIZATION")
+            structured = text.lstrip()[:1] in "[{"
+            for reason, score, detail in text_quality(text, q, repetition=not structured):
+                out.append(Verdict(i, False, reason, score, f"{where}: {detail}"))
+        m = _REFUSAL.search(answer)
+        if m:
+            out.append(Verdict(i, False, "refusal", 1.0, f"answer says {m.group()!r}",
+                               [{"turn": len(chat) - 1, "start": m.start(), "end": m.end()}]))
+        m = _BOILERPLATE.search(answer) or (extra.search(answer) if extra else None)
+        if m:
+            out.append(Verdict(i, False, "boilerplate", 1.0, f"answer contains {m.group()!r}"))
         return out
 
 

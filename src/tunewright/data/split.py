@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunewright.config import SplitSection
-from tunewright.data.dedup import NearDupParams, cluster_inputs
+from tunewright.data.neardup import NearDupParams, cluster_inputs
 from tunewright.data.keys import normalized_input_key
 from tunewright.errors import InputError, MissingArtifact
 from tunewright.project import Run

@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from tunewright.data.checks import Int64Parts
+from tunewright.data.columns import Int64Parts
 from tunewright.records import Example
 
 
