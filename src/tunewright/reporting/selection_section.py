@@ -31,32 +31,32 @@ def _ci(c: dict) -> str:
 
 def pareto_plot(section: dict) -> str:
     """Tuned (blue) and zero-shot base (grey) task metric with intervals against serving $/month on each
-    candidate's cheapest GPU; marker area proportional to measured peak memory; red edge: Pareto set."""
+    candidate's cheapest GPU (log scale; $ per 1M tokens when the always-on floor makes every month cost the
+    same); marker area proportional to measured peak memory; red edge: Pareto set; *: recommended."""
     from tunewright.reporting.plots import BASE, TUNED, _png, plt
 
     cands, v = section["candidates"], section["verdict"]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     mems = [max(c["serving"]["measured"]["peak_memory_bytes"], 1) for c in cands.values()]
-    top = max(mems)
-    xs = [c["serving"]["usd_per_month"] for c in cands.values()]
-    spread = max(xs) / max(min(xs), 1e-9)
-    for (name, c), mem, x in zip(cands.items(), mems, xs):
-        size = 60 + 500 * mem / top
+    month = [c["serving"]["usd_per_month"] for c in cands.values()]
+    per_m = max(month) <= 1.01 * min(month)  # a tie: the floor
+    xs = [c["serving"]["usd_per_million_tokens"] for c in cands.values()] if per_m else month
+    for i, ((name, c), mem, x) in enumerate(zip(cands.items(), mems, xs)):
+        size = 60 + 500 * mem / max(mems)
         b, t = c["task"]["base"], c["task"]["tuned"]
-        xb = x * 0.97  # the base just left of its fine-tune, so the two stay apart when costs tie
-        ax.errorbar([xb], [b["value"]], yerr=[[b["value"] - b["low"]], [b["high"] - b["value"]]], fmt="none",
-                    ecolor=BASE, capsize=3, zorder=1)
+        xb = x * 0.96  # the base just left of its fine-tune, so the two stay apart
+        for xx, ci, colour, z in ((xb, b, BASE, 2), (x, t, TUNED, 3)):
+            ax.errorbar([xx], [ci["value"]], yerr=[[ci["value"] - ci["low"]], [ci["high"] - ci["value"]]],
+                        fmt="none", ecolor=colour, capsize=3, zorder=1)
         ax.scatter([xb], [b["value"]], s=size, color=BASE, alpha=0.6, zorder=2)
-        ax.errorbar([x], [t["value"]], yerr=[[t["value"] - t["low"]], [t["high"] - t["value"]]], fmt="none",
-                    ecolor=TUNED, capsize=3, zorder=1)
         ax.scatter([x], [t["value"]], s=size, color=TUNED, alpha=0.8, zorder=3,
                    edgecolors="#d62728" if name in v["pareto"] else "none", linewidths=2)
         ax.plot([xb, x], [b["value"], t["value"]], color="#bbb", lw=0.8, zorder=0)
         ax.annotate(("* " if name == v["recommended"] else "") + name, (x, t["value"]), fontsize=8,
-                    xytext=(6, 4), textcoords="offset points")
-    if spread > 10:
-        ax.set_xscale("log")
-    ax.set_xlabel("serving $/month at the traffic (cheapest estimated GPU)")
+                    xytext=(8, 4 + 11 * i), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("serving $ per 1M tokens (every candidate costs the same per month at this traffic)" if per_m
+                  else "serving $/month at the traffic (cheapest estimated GPU)", fontsize=8)
     metric = next(iter(cands.values()))["task"]["metric"]
     ax.set_ylabel(f"test {metric}")
     ax.set_title("blue: fine-tuned, grey: zero-shot base; size: memory; red edge: Pareto; *: recommended",

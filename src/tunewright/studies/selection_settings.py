@@ -103,7 +103,7 @@ class BudgetSection(_Section):
                          "split, then train the best setting; false trains every candidate with the run's settings "
                          "(one learning rate for all sizes favours one of them).")
     space: dict[str, Any] = Field(
-        default_factory=_default_budget_space, description="Dotted keys and ranges searched per candidate, as "
+        default_factory=_default_budget_space, validate_default=True, description="Dotted keys and ranges searched per candidate, as "
         "tuning.space ({choices: [...]} or {low, high, log}). Default: learning rate 3e-4, 1e-3, 3e-3 (a log grid "
         "over the range where LoRA optima of 100M-2B models lie). Add training.max_steps to search steps too. "
         "Every candidate gets the same trials.")
