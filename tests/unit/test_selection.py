@@ -259,3 +259,29 @@ def test_a_candidate_becomes_model_overrides_of_a_valid_child_config(tmp_path):
     assert b.model.name_or_path == "/models/my folder" and b.model.gguf_file is None
     assert b.training.method == "dora" and b.training.lora_r == 8 and a.training.method == "lora"
     assert cfg.selection.budget.space["training.learning_rate"].log
+
+
+def test_a_multi_part_gguf_is_joined_once_and_trusted_by_its_hash_alone(tmp_path):
+    import hashlib
+
+    from tunewright.assets import join_parts, parts_folder
+    from tunewright.errors import InputError
+
+    a, b = tmp_path / "p1.bin", tmp_path / "p2.bin"
+    a.write_bytes(b"GGUF" + b"x" * 100)
+    b.write_bytes(b"y" * 50)
+    sha = hashlib.sha256(a.read_bytes() + b.read_bytes()).hexdigest()
+    cache = tmp_path / "cache"
+    with pytest.raises(InputError, match="not the pinned"):
+        join_parts([str(b), str(a)], "m.gguf", sha, cache)  # the wrong order is other content
+    assert not (parts_folder(sha, cache) / "m.gguf").exists()
+    out = join_parts([str(a), str(b)], "m.gguf", sha, cache)
+    assert out == parts_folder(sha, cache) / "m.gguf" and out.read_bytes() == a.read_bytes() + b.read_bytes()
+    a.unlink()  # verified once: a later call does not read the parts again
+    assert join_parts([str(a), str(b)], "m.gguf", sha, cache) == out
+    with pytest.raises(ConfigError, match="trusted by sha256 only"):
+        _cfg(tmp_path, {"candidates": [TWO[0], {**TWO[1], "parts": [str(a)]}]})
+    cfg = _cfg(tmp_path, {"candidates": [TWO[0], {**TWO[1], "parts": [str(a), str(b)], "sha256": sha,
+                                                  "gguf_file": "m.gguf"}]})
+    o = cfg.selection.candidates[1].config_overrides(str(cache))
+    assert o[:2] == [f'model.name_or_path="{parts_folder(sha, cache)}"', 'model.gguf_file="m.gguf"']

@@ -44,18 +44,22 @@ class CandidateSession:
     """A session (model reference and tokenizer, resolved once) for one candidate: what run_subrun asks of
     pipeline.Session, with the candidate's chat template and its pinned GGUF hash checked before loading."""
 
-    def __init__(self, cfg: Config, cand: Candidate):
-        self.cfg, self.cand = cfg, cand
+    def __init__(self, parent_cfg: Config, cand: Candidate):
+        self.cand = cand
+        self.overrides = cand.config_overrides(parent_cfg.model.cache_dir)  # the candidate's model.* and others
+        self.cfg = child_config(parent_cfg, self.overrides)
         self._ref = self._tok = None
 
     def model_ref(self):
-        from tunewright.assets import resolve_path
+        from tunewright.assets import join_parts, resolve_path
         from tunewright.models import resolve_model
         from tunewright.project import file_sha256
 
         if self._ref is None:
             m = self.cfg.model
-            if self.cand.sha256:
+            if self.cand.parts:  # joined once into the cache and checked against the pinned hash there
+                join_parts(self.cand.parts, m.gguf_file, self.cand.sha256, m.cache_dir)
+            elif self.cand.sha256:
                 path = resolve_path(m.name_or_path) / m.gguf_file
                 digest = file_sha256(path)
                 if digest != self.cand.sha256:
@@ -98,7 +102,7 @@ def check_selection(cfg: Config) -> dict:
         if c.sha256 and not c.gguf_file:
             raise ConfigError(f"selection.candidates.{c.name}.sha256 pins a GGUF file; set gguf_file too")
         try:
-            child_config(cfg, c.config_overrides())
+            child_config(cfg, c.config_overrides(cfg.model.cache_dir))
         except (ConfigError, InputError) as e:
             raise ConfigError(f"selection.candidates.{c.name}: {e}") from None
         if c.chat_template:
@@ -173,7 +177,7 @@ def screen(cfg: Config, run: Run, sessions: dict[str, CandidateSession], traffic
         sizes, mats = [], []
         for frac in sc.fractions:
             n = max(1, round(n_train * frac))
-            o = [*ses.cand.config_overrides(), *_validation_overrides(cfg)]
+            o = [*ses.overrides, *_validation_overrides(cfg)]
             if cfg.training.max_steps > 0:  # the same budget per example: steps scale with the share
                 o.append(f"training.max_steps={max(1, math.ceil(cfg.training.max_steps * frac))}")
             sub = run_subrun(run, cfg, f"{KIND}/{name}/screen", f"{frac:g}", o, ses, train_examples=n,
@@ -224,7 +228,7 @@ def search_candidate(cfg: Config, run: Run, ses: CandidateSession) -> dict:
         searched = suggest(trial, space)
         trial.set_user_attr("searched", searched)
         sub = run_subrun(run, cfg, f"{KIND}/{cand.name}/search", f"trial-{trial.number:03d}",
-                         [*cand.config_overrides(), *searched, *_validation_overrides(cfg)], ses,
+                         [*ses.overrides, *searched, *_validation_overrides(cfg)], ses,
                          eval_split="validation", general=False, with_base=False, heldout=False)
         subs[trial.number] = sub
         trial.set_user_attr("seconds", _subrun_seconds(sub))
@@ -241,7 +245,7 @@ def search_candidate(cfg: Config, run: Run, ses: CandidateSession) -> dict:
     best = min((t for t in trials if t["metric"] >= top - TIE), key=lambda t: t["seconds"])  # ties to the cheaper
     sub = subs.get(best["number"]) or run_subrun(  # a second call: reused, nothing trains
         run, cfg, f"{KIND}/{cand.name}/search", f"trial-{best['number']:03d}",
-        [*cand.config_overrides(), *best["searched"], *_validation_overrides(cfg)], ses,
+        [*ses.overrides, *best["searched"], *_validation_overrides(cfg)], ses,
         eval_split="validation", general=False, with_base=False, heldout=False)
     return {"chosen": best["searched"], "trials": trials, "sub": sub, "seconds": sum(t["seconds"] for t in trials),
             "rule": f"best validation {cfg.task.type} metric over {len(trials)} trials, ties (within {TIE}) to the "
@@ -387,7 +391,7 @@ def select(cfg: Config, run: Run, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     checked = check_selection(cfg)
     s, traffic = cfg.selection, selection_traffic(cfg)
-    sessions = {c.name: CandidateSession(child_config(cfg, c.config_overrides()), c) for c in s.candidates}
+    sessions = {c.name: CandidateSession(cfg, c) for c in s.candidates}
     say = print if progress else (lambda *a, **k: None)
     screening = None
     if s.screening.enabled:
@@ -401,7 +405,7 @@ def select(cfg: Config, run: Run, progress: bool = True) -> dict:
             continue
         say(f"select: {name}: search and fine-tune")
         search = search_candidate(cfg, run, ses)
-        overrides = [*ses.cand.config_overrides(), *search["chosen"]]
+        overrides = [*ses.overrides, *search["chosen"]]
         trial = search["sub"]
         reuse = trial if trial is not None and _same_training(trial.cfg, child_config(cfg, overrides)) else None
         sub = run_subrun(run, cfg, f"{KIND}/{name}", "final", overrides, ses, own_base=True, model_from=reuse)

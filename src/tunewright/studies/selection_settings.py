@@ -32,6 +32,9 @@ class Candidate(_Section):
                                   "cached, as model.gguf_file); null for safetensors checkpoints.")
     sha256: str | None = Field(None, description="Pin the GGUF file: any other content is refused before it is "
                                "loaded (use it for third-party repacks).")
+    parts: list[str] = Field(default_factory=list, description="A GGUF split across packages: 'pkg:' paths (or "
+                             "files) joined in this order into gguf_file in the model cache, once; needs sha256. "
+                             "'model' is then only the candidate's label.")
     chat_template: str | None = Field(None, description="Chat template for a base model that has none: a "
                                       "built-in name ('chatml', 'gemma') or a Jinja template; null keeps the "
                                       "tokenizer's own.")
@@ -79,11 +82,22 @@ class Candidate(_Section):
                 raise ValueError(f"override {o!r}: set the model with the candidate's model/gguf_file fields")
         return v
 
-    def config_overrides(self) -> list[str]:
-        """The candidate as sub-run overrides (KEY=VALUE; values are read as YAML, hence the quoting)."""
+    @model_validator(mode="after")
+    def _parts(self):
+        if self.parts and not (self.sha256 and self.gguf_file):
+            raise ValueError(f"candidate {self.name}: parts are joined into gguf_file and trusted by sha256 only; "
+                             "set both")
+        return self
+
+    def config_overrides(self, cache_dir: str = "~/.cache/tunewright/models") -> list[str]:
+        """The candidate as sub-run overrides (KEY=VALUE; values are read as YAML, hence the quoting). A
+        multi-part GGUF's folder is where assets.join_parts puts it under ``cache_dir`` (model.cache_dir)."""
         import json
 
-        o = [f"model.name_or_path={json.dumps(self.model)}",
+        from tunewright.assets import parts_folder
+
+        folder = str(parts_folder(self.sha256, cache_dir)) if self.parts else self.model
+        o = [f"model.name_or_path={json.dumps(folder)}",
              f"model.gguf_file={json.dumps(self.gguf_file) if self.gguf_file else 'null'}"]
         if self.method:
             o.append(f"training.method={self.method}")
