@@ -125,6 +125,23 @@ def test_select_end_to_end_and_reuse(tmp_path, tiny_model_dir, bigger_model_dir)
     assert "Base-model selection" in page and "selection Pareto plot" in page
     assert "&lt;b&gt;not bold&lt;/b&gt;" in page and "<b>not bold</b>" not in page
 
+    # the full report carries the section when the run has one (a toy run with this selection copied in)
+    import shutil
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    from test_report_artifacts import make_run
+
+    from tunewright.reporting.report import write_report
+
+    toy = make_run(tmp_path / "toy")
+    shutil.copytree(run.path / "select", toy.path / "select")
+    report = write_report(toy)
+    assert report["selection"]["verdict"]["recommended"] == v["recommended"]
+    html = (toy.path / "report.html").read_text()
+    assert "Base-model selection" in html and "&lt;b&gt;not bold&lt;/b&gt;" in html and "<b>not bold</b>" not in html
+
     # a second call, through the CLI: every sub-run and measurement is reused
     before = {str(p): p.stat().st_mtime for p in (run.path / "select").rglob("train_result.json")}
     assert len(before) == 2 * (2 + 1 + 3)  # per candidate: 2 trials, the final run, 3 screening subsets

@@ -33,7 +33,7 @@ from tunewright.config import Config, ConfigError
 from tunewright.errors import InputError
 from tunewright.project import Run, read_json, write_json
 from tunewright.studies.selection_settings import Candidate
-from tunewright.studies.subrun import SubRun, child_config, run_subrun
+from tunewright.studies.subrun import SubRun, child_config, run_subrun, want_key
 
 KIND = "select"
 DEFAULT_REQUESTS = 1_000_000  # per month, when neither selection.serving nor cost.serving names a traffic
@@ -220,7 +220,10 @@ def search_candidate(cfg: Config, run: Run, ses: CandidateSession) -> dict:
     sampler = optuna.samplers.GridSampler({k: d.choices for k, d in space.items()}, seed=b.seed) if grid \
         else optuna.samplers.TPESampler(seed=b.seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=f"select-{cand.name}", storage=storage, sampler=sampler,
+    # one study per search as asked: a changed space, candidate or validation cap starts a new one
+    key = want_key({"space": {k: d.model_dump() for k, d in space.items()}, "overrides": ses.overrides,
+                    "validation": b.max_validation_examples, "seed": b.seed, "parent": run.id})
+    study = optuna.create_study(study_name=f"select-{cand.name}-{key}", storage=storage, sampler=sampler,
                                 direction="maximize", load_if_exists=True)
     subs: dict[int, SubRun] = {}
 

@@ -133,8 +133,9 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
     if own_base:  # only when set, so the wants (and reuse) of existing studies are unchanged
         want["own_base"] = True
     if model_from is not None:
-        want["model_from"] = {"path": str(model_from.run.path), "want_key": read_json(
-            model_from.run.manifest_path)["want_key"]}
+        src = model_from.run.path
+        want["model_from"] = {"path": str(src.relative_to(parent.path) if src.is_relative_to(parent.path) else src),
+                              "want_key": read_json(model_from.run.manifest_path)["want_key"]}
     sub = Run(parent.path / kind / name)
     old = read_json(sub.manifest_path) if sub.manifest_path.exists() else None
     if old and old.get("want") == want and (old.get("status") == "done" or (
