@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from tunewright.cost.settings import CostSection
+from tunewright.studies.selection_settings import SelectionSection
 from tunewright.errors import InputError
 from tunewright.section import Section, registry_of as _registry  # noqa: F401 (re-exported)
 
@@ -90,6 +91,7 @@ class Config(Section):
                               "compute, labeling, people, serving (tunewright cost).")
     tracking: TrackingSection = Field(default_factory=TrackingSection, description="Experiment tracking (MLflow, "
                                       "W&B, TensorBoard).")
+    selection: SelectionSection = Field(default_factory=SelectionSection, description="Base-model selection (tunewright select).")
 
     # Where the config came from; relative paths resolve against its folder. Not part of the YAML.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder relative paths resolve against.")

@@ -87,10 +87,16 @@ def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def load_tokenizer(resolved: ResolvedModel, cfg: ModelSection):
+def load_tokenizer(resolved: ResolvedModel, cfg: ModelSection, chat_template: str | None = None):
+    """The tokenizer; ``chat_template`` (a built-in name or a Jinja template) replaces the model's own, for a
+    base model that ships none."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code, revision=cfg.revision)
+    if chat_template is not None:
+        from tunewright.training.chat_templates import resolve_chat_template
+
+        tok.chat_template = resolve_chat_template(chat_template)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     if not tok.chat_template:

@@ -16,7 +16,7 @@ from tunewright.models import ResolvedModel, load_adapter_model, load_model, loa
 from tunewright.project import Run, new_run, register_run, runs_root, write_json
 from tunewright.records import read_examples
 from tunewright.results import (AuditOutcome, EvalOutcome, Headline, LearningCurveOutcome,
-                                MitigationOutcome, TuneOutcome)
+                                MitigationOutcome, SelectOutcome, TuneOutcome)
 from tunewright.errors import GateFailed, MissingArtifact  # noqa: F401 (GateFailed re-exported)
 
 if TYPE_CHECKING:
@@ -290,6 +290,30 @@ def stage_tune(cfg: Config, run: Run, session: Session | None = None, join: bool
         result = tune(cfg, run, session)
         run.record_artifact("tune", run.path / "tuning" / "tuning.json")
     return TuneOutcome.from_json(result)
+
+
+def stage_select(cfg: Config, run: Run, force: bool = False, progress: bool = True) -> SelectOutcome:
+    """Fine-tune every selection.candidates model as a sub-run of ``run`` on its audited data and split (audited
+    and split here first when the run has neither), measure and price serving, and recommend
+    (tunewright.studies.select); writes RUN/select/selection.json and selection.html, and refreshes the run's
+    report when it has one."""
+    from tunewright.reporting.selection_section import write_selection_html
+    from tunewright.studies.select import check_selection, select
+
+    check_selection(cfg)  # before minutes of auditing
+    if not audited(run):
+        stage_audit(cfg, run, force=force)
+    elif not (run.data_dir / "train.jsonl").exists():
+        continue_from_audit(run, force)
+    if not (run.data_dir / "train.jsonl").exists():
+        stage_split(cfg, run)
+    with run.stage("select"):
+        result = select(cfg, run, progress=progress)
+        html = write_selection_html(run)
+        run.record_artifact("select", run.path / "select" / "selection.json", html)
+    if (run.path / "report.json").exists():
+        stage_report(cfg, run)
+    return SelectOutcome.from_json(result, run.path / "select")
 
 
 def stage_report(cfg: Config, run: Run) -> Headline:

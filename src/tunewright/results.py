@@ -298,3 +298,44 @@ class TuneOutcome:
                    metric=t.get("metric"), default_test=ci(pair.get("base_ci")), chosen_test=ci(pair.get("tuned_ci")),
                    change=ci(pair.get("change_ci")), default_forgetting=(t.get("default") or {}).get("verdict"),
                    chosen_forgetting=(t.get("chosen") or {}).get("verdict"), result=r)
+
+
+@dataclass(frozen=True)
+class SelectCandidate:
+    name: str
+    params: int
+    metric: str
+    base: float  # zero-shot base on the test split
+    tuned: float
+    tuned_low: float
+    tuned_high: float
+    forgetting: str
+    train_seconds: float
+    usd_per_month: float  # serving at the traffic on its cheapest estimated GPU
+    cheapest_gpu: str
+    cpu_tokens_per_second: float  # measured here, batch 1
+
+
+@dataclass(frozen=True)
+class SelectOutcome:
+    """``tunewright select``: each candidate's numbers, who was dropped by screening, and the verdict."""
+
+    candidates: list[SelectCandidate]
+    dropped: dict[str, str]  # name -> why screening dropped it
+    pareto: list[str]
+    recommended: str
+    sentence: str
+    utilization_source: str
+    path: Path
+    result: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, r: dict[str, Any], path: Path) -> SelectOutcome:
+        cands = [SelectCandidate(n, c["params"], c["task"]["metric"], c["task"]["base"]["value"],
+                                 c["task"]["tuned"]["value"], c["task"]["tuned"]["low"], c["task"]["tuned"]["high"],
+                                 c["forgetting"]["verdict"], c["training"]["seconds"], c["serving"]["usd_per_month"],
+                                 c["serving"]["cheapest_gpu"], c["serving"]["measured"]["batch1_tokens_per_second"])
+                 for n, c in r["candidates"].items()]
+        v = r["verdict"]
+        return cls(cands, {n: d["reason"] for n, d in r["dropped"].items()}, list(v["pareto"]), v["recommended"],
+                   v["sentence"], r["serving_assumptions"]["utilization_source"], Path(path), r)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tunewright.cli.common import out
-from tunewright.results import AuditOutcome, Headline, LearningCurveOutcome, MitigationOutcome, TuneOutcome
+from tunewright.results import (AuditOutcome, Headline, LearningCurveOutcome, MitigationOutcome, SelectOutcome,
+                                TuneOutcome)
 
 
 def audit(a: AuditOutcome) -> None:
@@ -77,3 +78,19 @@ def tune(t: TuneOutcome) -> None:
                   f"[{c[1]:.3f}, {c[2]:.3f}], change {ch[0]:+.3f} [{ch[1]:+.3f}, {ch[2]:+.3f}]; forgetting gate "
                   f"default {t.default_forgetting}, chosen {t.chosen_forgetting}")
     out.print(f"chosen config: {t.chosen_config} (tunewright run -c {t.chosen_config})")
+
+
+def select(s: SelectOutcome) -> None:
+    for c in s.candidates:
+        out.print(f"{c.name} ({c.params / 1e6:.0f}M): {c.metric} zero-shot {c.base:.3f} -> tuned {c.tuned:.3f} "
+                  f"[{c.tuned_low:.3f}, {c.tuned_high:.3f}]; forgetting {c.forgetting}; trained {c.train_seconds:.0f} s "
+                  f"here; {c.cpu_tokens_per_second:.1f} tokens/s here (batch 1); serving ${c.usd_per_month:,.0f}/month "
+                  f"on {c.cheapest_gpu}", highlight=False)
+    for name, why in s.dropped.items():
+        out.print(f"{name}: dropped by screening: {why}", highlight=False)
+    out.print(f"Pareto set (task metric vs serving $/month): {', '.join(s.pareto)}", highlight=False)
+    out.print(f"bandwidth utilisation: {s.utilization_source}", highlight=False)
+    from rich.markup import escape
+
+    out.print(f"[bold]{escape(s.sentence)}[/]", highlight=False)
+    out.print(f"selection: {s.path / 'selection.json'}, {s.path / 'selection.html'}")

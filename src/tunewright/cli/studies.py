@@ -36,3 +36,17 @@ def tune(run: Annotated[Path, typer.Option("--run", help="Run directory with a s
         return
     render.tune(result)
     stage_report(cfg, r)
+
+
+@command(app)
+def select(run: Annotated[Optional[Path], typer.Option("--run", help="Run directory whose audited data and split "
+                                                       "every candidate gets (default: a new run, audited and split "
+                                                       "from the config).")] = None,
+           force: Annotated[bool, typer.Option("--force", help="Go on when the data gate fails.")] = False,
+           config: ConfigOpt = None, set_: SetOpt = None):
+    """Fine-tune each selection.candidates base model on the same data and split, measure quality, forgetting and
+    serving (here, and estimated on GPUs), and recommend the cheapest that is not significantly worse."""
+    from tunewright.pipeline import stage_select
+
+    cfg, r = load(config, overrides(set_), run)
+    render.select(stage_select(cfg, r, force=force))

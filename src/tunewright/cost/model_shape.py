@@ -80,11 +80,14 @@ class ModelShape:
         return asdict(self)
 
 
-def shape_from_hf_config(config, name: str) -> ModelShape:
-    """Build the model on the meta device (no memory, no weights) and read the exact parameter counts."""
+def shape_from_hf_config(config, name: str, require_supported: bool = True) -> ModelShape:
+    """Build the model on the meta device (no memory, no weights) and read the exact parameter counts.
+
+    ``require_supported=False`` accepts any decoder whose layers hold these projections (Gemma, say): its
+    FLOPs are right, but the activation-memory formula has not been checked against it."""
     from transformers import AutoModelForCausalLM
 
-    if config.model_type not in SUPPORTED_TYPES:
+    if require_supported and config.model_type not in SUPPORTED_TYPES:
         raise InputError(f"{name}: model type {config.model_type!r} is not supported by the cost estimate yet; "
                          f"supported: {', '.join(SUPPORTED_TYPES)} (Llama-family decoders)")
     with torch.device("meta"):

@@ -19,6 +19,7 @@ from tunewright.reporting.tuning_section import tuning_html, tuning_section
 from tunewright.errors import MissingArtifact
 from tunewright.reporting.cost_section import cost_html, report_cost_section
 from tunewright.reporting.labeling_section import labeling_html, labeling_section
+from tunewright.reporting.selection_section import selection_html, selection_section
 
 
 def build_report(run: Run, art: EvalArtifacts | None = None) -> dict:
@@ -96,6 +97,7 @@ def build_report(run: Run, art: EvalArtifacts | None = None) -> dict:
         "audit": build_audit_section(run.data_dir),
         "labeling": labeling_section(run),
         "tuning": tuning_section(run),
+        "selection": selection_section(run),
         "cost": _cost(cfg, m),
     }
 
@@ -316,6 +318,7 @@ def render_html(report: dict, art: EvalArtifacts) -> str:
         _table([[r["source"], r["output"]] for r in fails] or [["(none)", ""]], ["source", "output"]),
         *labeling_html(report.get("labeling"), _table),
         *tuning_html(report.get("tuning"), _table),
+        *selection_html(report.get("selection"), _table),
         *cost_html(report.get("cost")),
         "<h2>Stage timings (seconds)</h2>", _table(timings, ["stage", "seconds"]),
         "</body></html>",

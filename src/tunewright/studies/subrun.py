@@ -41,6 +41,11 @@ class SubRun:
         return read_json(self.run.path / "train_result.json")
 
 
+@dataclass(frozen=True)
+class _Trained:  # what run_subrun reads of a TrainResult when the weights were copied from another sub-run
+    steps: int
+
+
 def child_config(parent_cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
     """The parent's config with ``KEY=VALUE`` overrides applied (validated like any config)."""
     from tunewright.config import ConfigError
@@ -101,13 +106,19 @@ def ensure_base_eval(parent: Run, cfg: Config, session, eval_split: str, general
 
 def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides: list[str], session, *,
                train_examples: int | None = None, eval_split: str = "test", general: bool | None = None,
-               with_base: bool = True, heldout: bool = True, stop_at_step: int | None = None) -> SubRun:
+               with_base: bool = True, heldout: bool = True, stop_at_step: int | None = None,
+               own_base: bool = False, model_from: SubRun | None = None) -> SubRun:
     """Train and evaluate the child ``PARENT/<kind>/<name>`` of ``parent`` with ``overrides`` (see module doc).
 
     ``general=False`` leaves the general suite out; ``with_base=False`` skips the base evaluation (a study
     that only compares children with each other, like the learning curve); ``heldout=False`` skips the
     validation loss. ``stop_at_step`` trains only that far (a tuning rung) and evaluates; the same call
-    without it later resumes from that checkpoint to the end."""
+    without it later resumes from that checkpoint to the end.
+
+    ``own_base``: the child's base model is not the parent's (a candidate of ``select``, whose overrides
+    change ``model``), so its base is evaluated here on the same items instead of copied; ``session`` must
+    then resolve the child's model. ``model_from``: a finished sub-run whose training is this one's (same
+    model, data and training settings, scored on another split); its weights are copied, not retrained."""
     from tunewright.data.split import read_split
     from tunewright.evaluation.evaluate import evaluate_model
     from tunewright.models import load_adapter_model, load_model
@@ -119,6 +130,12 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
     cfg = child_config(parent_cfg, overrides)
     general = cfg.general.enabled
     want = want_of(parent, overrides, train_examples, eval_split, general) | {"base": with_base, "heldout": heldout}
+    if own_base:  # only when set, so the wants (and reuse) of existing studies are unchanged
+        want["own_base"] = True
+    if model_from is not None:
+        src = model_from.run.path
+        want["model_from"] = {"path": str(src.relative_to(parent.path) if src.is_relative_to(parent.path) else src),
+                              "want_key": read_json(model_from.run.manifest_path)["want_key"]}
     sub = Run(parent.path / kind / name)
     old = read_json(sub.manifest_path) if sub.manifest_path.exists() else None
     if old and old.get("want") == want and (old.get("status") == "done" or (
@@ -136,17 +153,30 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
         "data_hashes": pm.get("data_hashes", {}), "split": pm.get("split", {}), "audit": pm.get("audit", {}),
         "versions": package_versions(),
     })
-    if with_base and not (sub.eval_dir / "base").exists():
+    full_train = read_split(parent, "train")  # task.max_new_tokens auto reads the parent's training answers
+    if with_base and own_base and not (sub.eval_dir / "base" / "metrics.json").exists():
+        with sub.stage("eval_base"):
+            model = load_model(session.model_ref(), cfg.model)
+            validation = read_split(parent, "validation") if eval_split == "test" and heldout else []
+            evaluate_model(cfg, sub, "base", model, session.tok(), read_split(parent, eval_split), validation,
+                           train=full_train)
+            del model
+    elif with_base and not (sub.eval_dir / "base").exists():
         base = ensure_base_eval(parent, parent_cfg if eval_split == "test" and general else cfg, session,
                                 eval_split, general)
         shutil.copytree(base, sub.eval_dir / "base")  # the same base items for every child
-    full_train = read_split(parent, "train")  # task.max_new_tokens auto reads the parent's training answers
     train = full_train[:train_examples] if train_examples is not None else full_train
     with sub.stage("train"):
-        model = load_model(session.model_ref(), cfg.model)
-        result = train_model(cfg, sub, train, model, session.tok(), resume=resume, stop_at_step=stop_at_step)
-        write_json(sub.path / "train_result.json", result.to_json())
-        del model
+        if model_from is not None:
+            shutil.rmtree(sub.model_dir, ignore_errors=True)
+            shutil.copytree(model_from.run.model_dir, sub.model_dir)
+            shutil.copy2(model_from.run.path / "train_result.json", sub.path / "train_result.json")
+            result = _Trained(int(read_json(sub.path / "train_result.json")["steps"]))
+        else:
+            model = load_model(session.model_ref(), cfg.model)
+            result = train_model(cfg, sub, train, model, session.tok(), resume=resume, stop_at_step=stop_at_step)
+            write_json(sub.path / "train_result.json", result.to_json())
+            del model
     with sub.stage("eval_tuned"):
         tuned = load_adapter_model(session.model_ref(), cfg.model, sub.model_dir)
         validation = read_split(parent, "validation") if eval_split == "test" and heldout else []

@@ -107,18 +107,26 @@ def score_subrun(sub: SubRun) -> dict:
             "gate": verdict["verdict"], "seconds": seconds, "usd": gpu_usd(sub.cfg, tr)}
 
 
-def gpu_usd(cfg: Config, train_result: dict) -> float:
-    """The trial's training at cfg.cost.gpu, from its trained tokens and the cost module's FLOPs and MFU."""
+def gpu_usd(cfg: Config, train_result: dict, shape=None, gpu_name: str | None = None) -> float:
+    """The trial's training at ``gpu_name`` (default cfg.cost.gpu), from its trained tokens and the cost module's
+    FLOPs and MFU; ``shape`` (a cost.model_shape.ModelShape) when the caller has the model's own already."""
     from tunewright.cost.calibration import mfu_range
     from tunewright.cost.estimate import resolve_plan
     from tunewright.cost.flops import training_flops_per_token
+    from tunewright.cost.hardware import load_hardware
 
-    try:
-        plan = resolve_plan(cfg.model_copy(update={"cost": cfg.cost.model_copy(update={"dataset_tokens": 1})}))
-    except Exception:  # a model the cost module cannot shape (it says so in 'tunewright cost'); no dollars then
-        return float("nan")
-    gpu = plan.table.lookup(cfg.cost.gpu)
-    flops = training_flops_per_token(plan.shape, plan.setup.seq, cfg.training.method, cfg.training.lora_r).train
+    c = cfg.cost
+    if shape is None:
+        try:
+            plan = resolve_plan(cfg.model_copy(update={"cost": c.model_copy(update={"dataset_tokens": 1})}))
+        except Exception:  # a model the cost module cannot shape (it says so in 'tunewright cost'); no dollars then
+            return float("nan")
+        shape, table, seq = plan.shape, plan.table, plan.setup.seq
+    else:
+        table = load_hardware(cfg.resolve(c.hardware_file) if c.hardware_file else None)
+        seq = c.seq_tokens or cfg.training.max_seq_tokens
+    gpu = table.lookup(gpu_name or c.gpu)
+    flops = training_flops_per_token(shape, seq, cfg.training.method, cfg.training.lora_r).train
     mfu = mfu_range(cfg.training.method, {})[0].expected
     hours = flops * float(train_result["train_tokens"]) / (gpu.peak_flops * mfu) / 3600
     return hours * (gpu.price_low + gpu.price_high) / 2
