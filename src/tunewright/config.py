@@ -16,7 +16,6 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from tunewright.cost.settings import CostSection
-from tunewright.studies.selection_settings import SelectionSection
 from tunewright.errors import InputError
 from tunewright.section import Section, registry_of as _registry  # noqa: F401 (re-exported)
 
@@ -30,6 +29,7 @@ from tunewright.evaluation.settings import (  # noqa: F401
     EvaluationSection, ForgettingGate, GeneralSection, GeneralTaskSpec, MitigationStudy, StatsSection, TaskSection,
 )
 from tunewright.labeling.settings import LabelingSection, ReviewSection  # noqa: F401
+from tunewright.studies.selection_settings import SelectionSection  # noqa: F401
 from tunewright.studies.settings import SearchDim, TuningSection, _default_space  # noqa: F401
 from tunewright.training.settings import TrainingSection  # noqa: F401
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from tunewright.section import Section
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a candidate's name is a folder name
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -18,11 +20,7 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 UNMERGED_THROUGHPUT = 0.7
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class Candidate(_Section):
+class Candidate(Section):
     """One base model to fine-tune and compare; every candidate gets the parent run's audited data and split."""
 
     name: str = Field(description="Short name: the sub-run folder (RUN/select/<name>) and the label in the report.")
@@ -112,7 +110,7 @@ def _default_budget_space() -> dict[str, Any]:
     return {"training.learning_rate": {"choices": [3e-4, 1e-3, 3e-3]}}
 
 
-class BudgetSection(_Section):
+class BudgetSection(Section):
     search: bool = Field(True, description="Give each candidate its own small search (below) on the validation "
                          "split, then train the best setting; false trains every candidate with the run's settings "
                          "(one learning rate for all sizes favours one of them).")
@@ -130,12 +128,12 @@ class BudgetSection(_Section):
     @field_validator("space")
     @classmethod
     def _space(cls, v):
-        from tunewright.config import SearchDim
+        from tunewright.studies.settings import SearchDim
 
         return {k: SearchDim.model_validate(d) for k, d in v.items()}
 
 
-class ServingMeasure(_Section):
+class ServingMeasure(Section):
     prompts: int = Field(4, ge=1, description="Test prompts generated from when measuring serving on this machine.")
     new_tokens: int = Field(16, ge=2, description="Tokens generated per prompt (exactly: EOS is suppressed).")
     batch: int | None = Field(None, ge=1, description="The batched measurement's batch; null: one sequence per "
@@ -143,7 +141,7 @@ class ServingMeasure(_Section):
     rounds: int = Field(2, ge=1, description="Batched generations timed (latency p50/p95 over them).")
 
 
-class SelectionServing(_Section):
+class SelectionServing(Section):
     gpus: list[str] = Field(default_factory=lambda: ["L4", "A10G", "A100-80GB", "H100"],
                             description="GPUs of the hardware table to estimate serving on (names or aliases).")
     train_gpu: str | None = Field(None, description="GPU for the training-cost estimate; null: cost.gpu.")
@@ -168,7 +166,7 @@ class SelectionServing(_Section):
     measure: ServingMeasure = Field(default_factory=ServingMeasure, description="The measurement on this machine.")
 
 
-class ScreeningSection(_Section):
+class ScreeningSection(Section):
     enabled: bool = Field(False, description="Before the full fine-tunes, train each candidate on nested subsets "
                           "of the training split, fit a rectified scaling law to its validation error and drop "
                           "candidates whose predicted full-data metric is clearly dominated.")
@@ -185,7 +183,7 @@ class ScreeningSection(_Section):
         return v
 
 
-class SelectionSection(_Section):
+class SelectionSection(Section):
     candidates: list[Candidate] = Field(default_factory=list, description="Base models to compare (at least two).")
     budget: BudgetSection = Field(default_factory=BudgetSection, description="The per-candidate budget.")
     serving: SelectionServing = Field(default_factory=SelectionServing, description="Serving: measured here, "
