@@ -23,6 +23,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from tunewright.cost.hardware import GPU
+from tunewright.cost.model_shape import unique_parameters
 from tunewright.cost.pricing import HOURS_PER_MONTH, PREFILL_MFU, ZERO, Span, price_per_hour
 
 MEMORY_SHARE = 0.9  # of GPU memory a serving engine allocates (vLLM gpu_memory_utilization default)
@@ -53,11 +54,7 @@ def decode_shape(model) -> DecodeShape:
     """The shape of a loaded transformers causal LM (parameters counted once; Gemma's sliding windows read)."""
     cfg = model.config
     cfg = getattr(cfg, "text_config", None) or cfg
-    seen, total = set(), 0
-    for p in model.parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            total += p.numel()
+    total = unique_parameters(model)
     emb = model.get_input_embeddings().weight
     head = model.get_output_embeddings()
     untied = head is not None and head.weight is not emb

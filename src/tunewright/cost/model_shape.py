@@ -80,6 +80,16 @@ class ModelShape:
         return asdict(self)
 
 
+def unique_parameters(model) -> int:
+    """Parameters of a model counted once (tied embeddings and shared tensors are one tensor)."""
+    seen, total = set(), 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    return total
+
+
 def shape_from_hf_config(config, name: str, require_supported: bool = True) -> ModelShape:
     """Build the model on the meta device (no memory, no weights) and read the exact parameter counts.
 
@@ -92,11 +102,7 @@ def shape_from_hf_config(config, name: str, require_supported: bool = True) -> M
                          f"supported: {', '.join(SUPPORTED_TYPES)} (Llama-family decoders)")
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
-    seen, total = set(), 0
-    for p in model.parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            total += p.numel()
+    total = unique_parameters(model)
     emb = model.get_input_embeddings().weight
     head = model.get_output_embeddings()
     n_emb = emb.numel() + (0 if head is None or head.weight is emb else head.weight.numel())

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tunewright.section import Section
+from tunewright.section import Section, registry_of
 
 
 
@@ -94,11 +94,7 @@ class CostSection(Section):
     @field_validator("method")
     @classmethod
     def _known_method(cls, v):
-        if v is None:
-            return v
-        from tunewright.training.methods import METHODS
-
-        return METHODS.validate(v)
+        return v if v is None else registry_of("methods").validate(v)
 
     gpu: str = Field("H100", description="Training GPU, by name in the hardware table (tunewright cost --gpu list).")
     n_gpus: int = Field(1, ge=1, description="GPUs per training run.")

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from tunewright.section import Section
+from tunewright.section import Section, registry_of
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a candidate's name is a folder name
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -64,11 +64,7 @@ class Candidate(Section):
     @field_validator("method")
     @classmethod
     def _method(cls, v):
-        if v is None:
-            return v
-        from tunewright.training.methods import METHODS
-
-        return METHODS.validate(v)
+        return v if v is None else registry_of("methods").validate(v)
 
     @field_validator("overrides")
     @classmethod
