@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import secrets
 import sqlite3
 import subprocess
@@ -38,6 +39,26 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[Any]:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_dir(out: Path) -> Iterator[Path]:
+    """A folder to fill in steps: the block writes into a temporary folder beside ``out``, renamed to ``out``
+    when the block ends without an exception (a crash or a failed check never leaves half an export). ``out``
+    must be missing or empty."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: exists and is not empty; choose a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -205,3 +205,21 @@ def test_a_real_full_disk_leaves_no_file(tmp_path):
         assert (tmp_path / "roomy" / "clean.jsonl").read_text().count("\n") == used > 0
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_atomic_dir_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
+    from tunewright.project import atomic_dir
+
+    out = tmp_path / "exports" / "merged"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(out) as tmp:
+            (tmp / "model.safetensors").write_bytes(b"half")
+            raise RuntimeError("verification failed")
+    assert not out.exists() and list(out.parent.iterdir()) == []  # no folder, no temporary left behind
+    with atomic_dir(out) as tmp:
+        (tmp / "model.safetensors").write_bytes(b"whole")
+    assert (out / "model.safetensors").read_bytes() == b"whole" and list(out.parent.iterdir()) == [out]
+    with pytest.raises(FileExistsError, match="not empty"):
+        with atomic_dir(out):
+            pass
+    assert (out / "model.safetensors").read_bytes() == b"whole"

@@ -16,13 +16,12 @@ check still leaves the folder, with ``"passed": false`` in its ``export.json``, 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tunewright.config import Config
-from tunewright.project import Run, write_json
+from tunewright.project import Run, atomic_dir, write_json
 from tunewright.serving.gguf_file import GGUF_TYPES, tokenizer_pre_of, write_gguf
 from tunewright.serving.verify import (ExportVerificationFailed, Verification, verify_adapter, verify_gguf,
                                        verify_merged)
@@ -173,11 +172,7 @@ def export_run(src: ExportSource, fmt: str, out: Path, gguf_types: list[str] | N
         raise ValueError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     if not src.model_dir.is_dir():
         raise FileNotFoundError(f"{src.model_dir}: no trained model; run 'tunewright train' first")
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out}: exists and is not empty; choose a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with atomic_dir(out) as tmp:
         res = _write_format(src, fmt, tmp, gguf_types, vllm_mode, verify)
         res.passed = all(v.passed for v in res.verifications) and (bool(res.verifications) or not verify)
         if not verify:
@@ -189,12 +184,6 @@ def export_run(src: ExportSource, fmt: str, out: Path, gguf_types: list[str] | N
         res.files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()) + ["export.json"]
         record["files"] = res.files
         write_json(tmp / "export.json", record)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     assert not any(f.endswith((".bin", ".pt", ".pth", ".pkl")) for f in res.files), res.files  # safetensors only
     exports = [e for e in src.run.manifest().get("exports", []) if e.get("path") != str(out)]
     src.run.update_manifest(exports=[*exports, {k: record[k] for k in ("format", "path", "passed", "verifications",

@@ -4,9 +4,9 @@ merged in (one safetensors model any ``AutoModelForCausalLM.from_pretrained`` lo
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from tunewright.errors import MissingArtifact
+from tunewright.project import atomic_dir
 
 
 def export_model(base_path: str, model_dir: Path, out: Path, merged: bool, trust_remote_code: bool = False) -> dict:
@@ -16,12 +16,8 @@ def export_model(base_path: str, model_dir: Path, out: Path, merged: bool, trust
     model_dir, out = Path(model_dir), Path(out)
     if not model_dir.is_dir():
         raise MissingArtifact(f"{model_dir}: no trained model; run 'tunewright train' first")
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out}: exists and is not empty; choose a new folder")
     is_adapter = (model_dir / "adapter_config.json").is_file()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with atomic_dir(out) as tmp:
         if is_adapter and merged:
             from peft import PeftModel
 
@@ -36,12 +32,6 @@ def export_model(base_path: str, model_dir: Path, out: Path, merged: bool, trust
                 if f.is_file():
                     shutil.copy2(f, tmp / f.name)
             kind = "adapter" if is_adapter else "full"
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     files = sorted(p.name for p in out.iterdir())
     assert not any(f.endswith((".bin", ".pt", ".pth", ".pkl")) for f in files), files  # safetensors only
     return {"kind": kind, "path": str(out), "files": files}
