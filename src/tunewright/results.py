@@ -219,6 +219,17 @@ class ReviewExportOutcome:
 
 
 @dataclass(frozen=True)
+class ReviewNextOutcome:
+    """``tunewright review next``: the round queued, and why each item was chosen (its nonzero value terms,
+    e.g. uncertainty, disagreement, audit; and the audit's reasons)."""
+
+    added: int
+    items: int  # in the store after the round
+    left_unqueued: int  # examples never queued
+    chosen: list[dict[str, Any]] = field(default_factory=list)  # {"example_id", <term>: value, "audit_reasons"}
+
+
+@dataclass(frozen=True)
 class InteropOutcome:
     """``tunewright review transfer``: records exported or judgments imported, and what an export left out."""
 

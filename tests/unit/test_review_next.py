@@ -38,10 +38,10 @@ def test_next_round_comes_from_uncertainty_disagreement_and_audit_suspects(tmp_p
     (run.data_dir / "quarantine.jsonl").write_text(json.dumps(
         {"id": labeled[sus].id, "reasons": ["label_issue"], "details": ["cleanlab: given label unlikely"]}) + "\n")
     res = stage_review_next(cfg, run, 10)
-    assert res["added"] == 10 and res["items"] == 15
-    chosen = [c["example_id"] for c in res["chosen"]]
+    assert res.added == 10 and res.items == 15
+    chosen = [c["example_id"] for c in res.chosen]
     assert not set(chosen) & first_ids and not set(chosen) & held_out  # nothing queued twice, no test item
-    got = next(c for c in res["chosen"] if c["example_id"] == sus)
+    got = next(c for c in res.chosen if c["example_id"] == sus)
     assert got["audit"] == 1.0 and "label_issue: cleanlab: given label unlikely" in got["audit_reasons"]
     # exactly the ten most valuable once the suspect's audit term is counted, best first
     boosted = sorted(rest, key=lambda q: (-(q["value"] + (q["example_id"] == sus)), q["index"]))

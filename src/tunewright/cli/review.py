@@ -119,9 +119,9 @@ def review_next(run: RunReq, n: Annotated[int, typer.Option("--n", min=1, help="
 
     cfg, r = load(config, overrides(set_), run)
     res = stage_review_next(cfg, r, n)
-    out.print(f"queued {res['added']} items for review ({res['items']} in the store, {res['left_unqueued']} "
+    out.print(f"queued {res.added} items for review ({res.items} in the store, {res.left_unqueued} "
               "examples never queued)")
-    for c in res["chosen"][:10]:
+    for c in res.chosen[:10]:
         why = ", ".join(f"{k} {v}" for k, v in c.items() if k not in ("example_id", "audit_reasons"))
         out.print(f"  {c['example_id'][:12]}  {why}" + (f"  audit: {'; '.join(c['audit_reasons'])[:80]}"
                                                          if c["audit_reasons"] else ""), highlight=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 from tunewright.project import Run, write_json
 from tunewright.records import Example, read_examples
 from tunewright.results import (AgreementOutcome, FunctionRow, InteropOutcome, LabelOutcome, ReviewExportOutcome,
-                                ReviewInitOutcome)
+                                ReviewInitOutcome, ReviewNextOutcome)
 from tunewright.errors import InputError, MissingArtifact
 
 
@@ -188,7 +188,7 @@ def run_suspects(run: Run, examples: list[Example]) -> dict[int, list[str]]:
     return out
 
 
-def stage_review_next(cfg, run: Run, n: int) -> dict:
+def stage_review_next(cfg, run: Run, n: int) -> ReviewNextOutcome:
     """Queue the next review round: the ``n`` most valuable examples not yet in the review store, ranked by
     label-model uncertainty, function disagreement, the run's audit suspects and reviewer disagreement."""
     import json
@@ -232,9 +232,10 @@ def stage_review_next(cfg, run: Run, n: int) -> dict:
     rcfg = cfg.model_copy(deep=True)
     rcfg.review.budget = max(1, len(queue))
     added = store.add_items(queue_rows(rcfg, examples, labels, read_votes(d), queue)) if queue else 0
-    return {"added": added, "items": len(store.items()), "left_unqueued": k - len(queued) - added,
-            "chosen": [{"example_id": q["example_id"], **{t: round(v, 3) for t, v in q["terms"].items() if v},
-                        "audit_reasons": q["audit_reasons"]} for q in queue]}
+    return ReviewNextOutcome(
+        added=added, items=len(store.items()), left_unqueued=k - len(queued) - added,
+        chosen=[{"example_id": q["example_id"], **{t: round(v, 3) for t, v in q["terms"].items() if v},
+                 "audit_reasons": q["audit_reasons"]} for q in queue])
 
 
 def _reviewer_disagreement(store) -> dict[str, float]:
