@@ -37,6 +37,18 @@ def test_auto_max_new_tokens_is_longest_answer_times_1_25_plus_8_capped(smol_tok
     assert auto_max_new_tokens(smol_tokenizer, [], cap=256)[0] == 96
 
 
+def test_auto_max_new_tokens_ignores_the_longest_percent_of_answers(smol_tokenizer):
+    short = "[Acme Bank - ORGANIZATION]"
+    outlier = ", ".join(f"Party {k} - ORGANIZATION" for k in range(40))
+    answers = [short] * 199 + [outlier]  # the outlier is the longest 0.5%
+    n_short = len(smol_tokenizer(short, add_special_tokens=False)["input_ids"])
+    n, note = auto_max_new_tokens(smol_tokenizer, answers, cap=256)
+    assert n == math.ceil(n_short * 1.25) + 8 and "1 answer(s) longer" in note
+    # with fewer than 100 answers the 99th percentile is the longest
+    n_out = len(smol_tokenizer(outlier, add_special_tokens=False)["input_ids"])
+    assert auto_max_new_tokens(smol_tokenizer, [short] * 9 + [outlier], cap=1000)[0] == math.ceil(n_out * 1.25) + 8
+
+
 def test_classification_answer_is_done_when_complete_or_impossible():
     task = make_task(TaskSection(type="classification", labels=["pos", "positive", "Negative"]))
     assert not task.answer_done("")

@@ -38,8 +38,9 @@ class TaskSection(Section):
     )
     empty_answer: str = Field("No entities found", description="The answer that means 'no entities'.")
     max_new_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
-        "auto", description="Token cap for each generated answer; 'auto': the longest training answer in tokens x "
-        "1.25 + 8, at most max_new_tokens_cap (the report shows the value and how it was derived).")
+        "auto", description="Token cap for each generated answer; 'auto': the 99th percentile of the training "
+        "answers' token lengths x 1.25 + 8 (the longest with under 100 answers), at most max_new_tokens_cap (the "
+        "report shows the value, how it was derived and how many answers are longer).")
     max_new_tokens_cap: int = Field(256, ge=1, description="Upper bound of max_new_tokens=auto.")
     stop_when_done: bool = Field(
         True, description="Classification and extraction: a row stops generating as soon as its answer is done (a "
