@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 # task.max_new_tokens=auto: the 99th percentile of the training answers' token lengths x AUTO_FACTOR +
-# AUTO_MARGIN, capped. Not the longest: on ner_finance one answer in 869 is 162 tokens against a p99 of 70, and a
+# AUTO_MARGIN, capped. Not the longest: on ner_finance one answer in 869 is 162 tokens against a p99 of 76, and a
 # base model that rambles runs every row of its batch to the cap, so the longest answer set the cost of the
 # whole evaluation (211 tokens: base evaluation of the quick demo 165 s, 2026-12-02). With fewer than 100
 # answers the 99th percentile is the longest.
