@@ -50,25 +50,25 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    from tunewright.config import load_config
     from tunewright.evaluation.evaluate import evaluate_model, read_predictions
     from tunewright.evaluation.stats import STATISTICS, bootstrap_ci
     from tunewright.evaluation.tasks import make_task
     from tunewright.models import load_adapter_model, load_model
-    from tunewright.pipeline import DEMO_OVERRIDES, Session, _load_split, new_run, stage_audit, stage_split
+    from tunewright.data.split import read_split
+    from tunewright.pipeline import Session, load_demo_config, new_run, stage_audit, stage_split
     from tunewright.project import create_run
     from tunewright.training.trainer import train_model
 
     tmp = Path(tempfile.mkdtemp(prefix="tw-bench-"))
-    common = [*DEMO_OVERRIDES, f"project.runs_dir={tmp}", f"training.max_steps={a.train_steps}",
+    common = [f"project.runs_dir={tmp}", f"training.max_steps={a.train_steps}",
               "training.save_steps=100000", *(["general.enabled=false"] if a.no_general else []),
               *([f"task.max_test_examples={a.test_examples}"] if a.test_examples else [])]
-    cfg = load_config(None, common)
+    cfg = load_demo_config(False, common)
     run = new_run(cfg)
     s = Session(cfg)
     stage_audit(cfg, run, s)
     stage_split(cfg, run)
-    train, validation, test = (_load_split(run, n) for n in ("train", "validation", "test"))
+    train, validation, test = (read_split(run, n) for n in ("train", "validation", "test"))
     t0 = time.perf_counter()
     r = train_model(cfg, run, train, load_model(s.model_ref(), cfg.model), s.tok())
     print(f"trained {r.steps} steps in {time.perf_counter() - t0:.0f} s ({r.precision['used']})", flush=True)
@@ -78,7 +78,7 @@ def main() -> None:
     results: dict[str, dict[str, list[dict]]] = {arm: {"base": [], "tuned": []} for arm in ARMS}
     for rnd in range(a.rounds):
         for arm in (list(ARMS) if rnd % 2 == 0 else list(ARMS)[::-1]):
-            acfg = load_config(None, [*common, *ARMS[arm]])
+            acfg = load_demo_config(False, [*common, *ARMS[arm]])
             for which in ("base", "tuned"):
                 arun = create_run(tmp / "eval", f"{arm}-{which}-{rnd}", {}, {})
                 model = (load_model(s.model_ref(), acfg.model) if which == "base"

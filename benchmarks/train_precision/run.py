@@ -49,14 +49,14 @@ def child(arm: str, steps: int, test_examples: int | None, threads: int, out: Pa
     import torch
 
     torch.set_num_threads(threads)
-    from tunewright.config import load_config
     from tunewright.evaluation.evaluate import evaluate_model, read_predictions
     from tunewright.models import load_adapter_model, load_model
-    from tunewright.pipeline import DEMO_OVERRIDES, Session, _load_split, new_run, stage_audit, stage_split
+    from tunewright.data.split import read_split
+    from tunewright.pipeline import Session, load_demo_config, new_run, stage_audit, stage_split
     from tunewright.training.trainer import train_model
 
     with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
-        cfg = load_config(None, [*DEMO_OVERRIDES, f"project.runs_dir={tmp}", f"training.max_steps={steps}",
+        cfg = load_demo_config(False, [f"project.runs_dir={tmp}", f"training.max_steps={steps}",
                                  f"training.precision={arm}", "training.save_steps=100000", "general.enabled=false",
                                  "evaluation.precision=fp32",
                                  *([f"task.max_test_examples={test_examples}"] if test_examples else [])])
@@ -65,12 +65,12 @@ def child(arm: str, steps: int, test_examples: int | None, threads: int, out: Pa
         stage_audit(cfg, run, s)
         stage_split(cfg, run)
         model = load_model(s.model_ref(), cfg.model)
-        r = train_model(cfg, run, _load_split(run, "train"), model, s.tok())
+        r = train_model(cfg, run, read_split(run, "train"), model, s.tok())
         del model
         tuned = load_adapter_model(s.model_ref(), cfg.model, run.model_dir)
-        validation = _load_split(run, "validation")
-        m = evaluate_model(cfg, run, "tuned", tuned, s.tok(), _load_split(run, "test"), validation,
-                           train=_load_split(run, "train"))
+        validation = read_split(run, "validation")
+        m = evaluate_model(cfg, run, "tuned", tuned, s.tok(), read_split(run, "test"), validation,
+                           train=read_split(run, "train"))
         preds = read_predictions(run.eval_dir / "tuned" / "predictions.jsonl")
         res = {"seconds": r.seconds, "real_tokens": r.train_tokens, "steps": r.steps, "final_loss": r.final_loss,
                "precision": r.precision, "entity_f1": m["task"]["value"], "unparseable": m["task"]["unparseable"],

@@ -20,7 +20,8 @@ import torch
 
 from tunewright.pipeline import load_demo_config
 from tunewright.models import load_model
-from tunewright.pipeline import Session, new_run, stage_audit, stage_split, _load_split
+from tunewright.data.split import read_split
+from tunewright.pipeline import Session, new_run, stage_audit, stage_split
 from tunewright.training.trainer import train_model
 
 
@@ -38,7 +39,7 @@ def main() -> None:
         stage_audit(cfg, run, s)
         stage_split(cfg, run)
         model = load_model(s.model_ref(), cfg.model)
-        r = train_model(cfg, run, _load_split(run, "train"), model, s.tok())
+        r = train_model(cfg, run, read_split(run, "train"), model, s.tok())
         arms[sampling] = {"steps": r.steps, "seconds": r.seconds, "real_tokens": r.train_tokens,
                           "padded_tokens": r.padded_tokens, "pad_share": 1 - r.train_tokens / r.padded_tokens,
                           "effective_tokens_per_second": r.tokens_per_second, "final_loss": r.final_loss}

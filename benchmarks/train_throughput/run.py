@@ -36,7 +36,8 @@ HERE = Path(__file__).resolve().parent
 
 def _data(examples: int, runs_dir: Path):
     from tunewright.pipeline import load_demo_config
-    from tunewright.pipeline import Session, _load_split, new_run, stage_audit, stage_split
+    from tunewright.data.split import read_split
+    from tunewright.pipeline import Session, new_run, stage_audit, stage_split
 
     cfg = load_demo_config(overrides=[f"project.runs_dir={runs_dir}", "training.epochs=1", "training.max_steps=-1", "training.logging_steps=1000",
                              f"training.max_train_examples={examples}", "training.save_steps=100000"])
@@ -44,7 +45,7 @@ def _data(examples: int, runs_dir: Path):
     s = Session(cfg)
     stage_audit(cfg, run, s)
     stage_split(cfg, run)
-    return cfg, run, s, _load_split(run, "train")[:examples]
+    return cfg, run, s, read_split(run, "train")[:examples]
 
 
 def arm_baseline(examples: int, runs_dir: Path) -> dict:
