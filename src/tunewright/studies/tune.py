@@ -132,12 +132,17 @@ def gpu_usd(cfg: Config, train_result: dict, shape=None, gpu_name: str | None = 
     return hours * (gpu.price_low + gpu.price_high) / 2
 
 
-def pareto_layers(points: dict[int, tuple[float, float]]) -> list[list[int]]:
-    """Non-dominated sorting of (metric, ability change), both higher-is-better: layer 0 is the Pareto front."""
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """``a`` is at least as good as ``b`` in every objective (all higher-is-better) and better in one."""
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+
+def pareto_layers(points: dict[int, tuple[float, ...]]) -> list[list[int]]:
+    """Non-dominated sorting of objective tuples, all higher-is-better (at a rung: metric and ability change):
+    layer 0 is the Pareto front."""
     left, layers = dict(points), []
     while left:
-        front = [k for k, (m, a) in left.items()
-                 if not any(m2 >= m and a2 >= a and (m2 > m or a2 > a) for k2, (m2, a2) in left.items() if k2 != k)]
+        front = [k for k, v in left.items() if not any(_dominates(v2, v) for k2, v2 in left.items() if k2 != k)]
         layers.append(sorted(front))
         for k in front:
             del left[k]
@@ -171,12 +176,9 @@ def choose(records: list[TrialRecord]) -> TrialRecord | None:
 
 
 def pareto_front(records: list[TrialRecord]) -> list[int]:
-    """Trial numbers not dominated on (metric up, ability change up, seconds down)."""
-    def dominates(a, b):
-        ge = a.metric >= b.metric and a.ability_change >= b.ability_change and a.seconds <= b.seconds
-        gt = a.metric > b.metric or a.ability_change > b.ability_change or a.seconds < b.seconds
-        return ge and gt
-    return [r.number for r in records if not any(dominates(o, r) for o in records if o is not r)]
+    """Trial numbers not dominated on (metric up, ability change up, seconds down), in record order."""
+    points = [(r.metric, r.ability_change, -r.seconds) for r in records]
+    return [r.number for r, v in zip(records, points) if not any(_dominates(o, v) for o in points if o is not v)]
 
 
 @contextlib.contextmanager
