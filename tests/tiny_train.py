@@ -21,6 +21,20 @@ TINY_DEFAULTS = [
 ]
 
 
+
+def tiny_study_overrides(model_dir: Path, runs_dir: Path) -> list[str]:
+    """A run of the demo task small enough for the studies' tests (tune, select): the tiny model, 160 records,
+    the cheap checks, 2 training steps, 8 test items and a small general suite."""
+    return [
+        f"model.name_or_path={model_dir}", "model.gguf_file=null", f"project.runs_dir={runs_dir}",
+        "data.max_records=160", "audit.checks=[schema, exact_duplicate, conflicting_duplicate, token_length]",
+        "split.validation_fraction=0.1", "split.test_fraction=0.1",
+        "training.max_steps=2", "training.batch_size=4", "training.save_steps=100", "training.warmup_ratio=0",
+        "task.max_new_tokens=6", "task.max_test_examples=8",
+        "general.perplexity_paragraphs=3", "general.mmlu_questions=4",
+    ]
+
+
 def tiny_llama(vocab_size: int, seed: int = 0, hidden: int = 32, layers: int = 2):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -12,6 +12,7 @@ import pytest
 
 from tunewright.pipeline import load_demo_config, new_run, stage_select
 from tunewright.project import read_json
+from tiny_train import tiny_study_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +35,7 @@ def _cfg(tmp_path, small, big):
     cands = [{"name": "small", "model": str(small)},
              {"name": "big", "model": str(big), "note": "<b>not bold</b>", "chat_template": "chatml"}]
     return load_demo_config(False, [
-        f"model.name_or_path={small}", "model.gguf_file=null", f"project.runs_dir={tmp_path / 'runs'}",
-        "data.max_records=160", "audit.checks=[schema, exact_duplicate, conflicting_duplicate, token_length]",
-        "split.validation_fraction=0.1", "split.test_fraction=0.1",
-        "training.max_steps=2", "training.batch_size=4", "training.save_steps=100", "training.warmup_ratio=0",
-        "task.max_new_tokens=6", "task.max_test_examples=8",
-        "general.perplexity_paragraphs=3", "general.mmlu_questions=4",
+        *tiny_study_overrides(small, tmp_path / "runs"),
         f"selection.candidates={json.dumps(cands)}",
         "selection.budget.space={training.learning_rate: {choices: [0.001, 0.01]}}",
         "selection.budget.max_validation_examples=6",

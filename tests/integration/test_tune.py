@@ -13,18 +13,14 @@ from tunewright.config import load_config
 from tunewright.pipeline import load_demo_config
 from tunewright.pipeline import new_run, stage_audit, stage_report, stage_split, stage_tune
 from tunewright.project import read_json
+from tiny_train import tiny_study_overrides
 
 pytestmark = pytest.mark.slow
 
 
 def _cfg(tmp_path, model_dir, extra=()):
     return load_demo_config(False, [
-        f"model.name_or_path={model_dir}", "model.gguf_file=null", f"project.runs_dir={tmp_path / 'runs'}",
-        "data.max_records=160", "audit.checks=[schema, exact_duplicate, conflicting_duplicate, token_length]",
-        "split.validation_fraction=0.1", "split.test_fraction=0.1",
-        "training.max_steps=2", "training.batch_size=4", "training.save_steps=100", "training.warmup_ratio=0",
-        "task.max_new_tokens=6", "task.max_test_examples=8",
-        "general.perplexity_paragraphs=3", "general.mmlu_questions=4",
+        *tiny_study_overrides(model_dir, tmp_path / "runs"),
         "tuning.trials=3", "tuning.rerun_top=1", "tuning.rerun_seeds=[7]", "tuning.general_paragraphs=2",
         "tuning.general_mmlu=3", "tuning.max_validation_examples=6",
         "tuning.space={training.learning_rate: {low: 0.0001, high: 0.01, log: true}, "
