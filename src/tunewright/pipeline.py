@@ -235,6 +235,21 @@ def stage_compare_mitigation(cfg: Config, run: Run, session: Session | None = No
     return MitigationOutcome.from_json(result)
 
 
+def stage_auto_mitigation(cfg: Config, run: Run, session: Session | None = None, notify=None) -> dict | None:
+    """``training.mitigation: auto``: when the tuned model fails the forgetting gate, try the mitigation ladder
+    and hand over the first arm that passes (studies/auto_mitigation.py); None when nothing was needed."""
+    from tunewright.studies.auto_mitigation import RESULT, auto_mitigate
+
+    if cfg.training.mitigation != "auto" or not cfg.general.enabled:
+        return None
+    session = session or Session(cfg)
+    with run.stage("mitigation_auto"):
+        result = auto_mitigate(cfg, run, session, notify)
+    if result is not None:
+        run.record_artifact("mitigation_auto", run.path / RESULT)
+    return result
+
+
 def stage_learning_curve(cfg: Config, run: Run, session: Session | None = None) -> LearningCurveOutcome:
     """Train on 25%, 50% and 100% of the training split and extrapolate the metric to 2x and 4x the data."""
     from tunewright.evaluation.learning_curve import learning_curve
@@ -390,6 +405,7 @@ def run_all(cfg: Config, run: Run | None = None, force: bool = False, notify=Non
     stage_eval(cfg, run, "base", session)
     stage_train(cfg, run, session)
     stage_eval(cfg, run, "tuned", session)
+    stage_auto_mitigation(cfg, run, session, notify)
     run.update_manifest(wall_seconds=round(time.perf_counter() - t0, 1))
     report = stage_report(cfg, run)
     return run, report

@@ -44,6 +44,7 @@ def _summary(cfg: Config, path, train_result: dict) -> dict:
 
 def compare_mitigations(cfg: Config, run: Run, session) -> dict:
     """Each arm as a sub-run (studies/subrun.py) of the run, against the run as trained; writes mitigation.json."""
+    from tunewright.studies.auto_mitigation import unmitigated_dir
     from tunewright.studies.subrun import run_subrun
 
     if not (run.eval_dir / "base").is_dir() or not (run.eval_dir / "tuned").is_dir():
@@ -51,7 +52,8 @@ def compare_mitigations(cfg: Config, run: Run, session) -> dict:
     if cfg.training.replay_fraction > 0 or cfg.training.ewc_lambda > 0 or cfg.training.l2sp_lambda > 0:
         raise InputError("compare-mitigation compares against the run as trained, which must use no mitigation "
                          "(training.replay_fraction, ewc_lambda and l2sp_lambda all 0)")
-    results = {"none": _summary(cfg, run.path, read_json(run.path / "train_result.json"))}
+    first = unmitigated_dir(run)  # the model as first trained, also after training.mitigation: auto handed over another
+    results = {"none": _summary(cfg, first, read_json(first / "train_result.json"))}
     for name, overrides in arms(cfg).items():
         sub = run_subrun(run, cfg, "mitigation", name, overrides, session)
         results[name] = _summary(sub.cfg, sub.run.path, sub.train_result())

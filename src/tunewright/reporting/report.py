@@ -89,6 +89,8 @@ def build_report(run: Run, art: EvalArtifacts | None = None) -> dict:
         "regressions": worst_regressions(art, cfg),
         "harness": _harness(run),
         "mitigation": read_json(run.path / "mitigation.json") if (run.path / "mitigation.json").exists() else None,
+        "mitigation_auto": read_json(run.path / "mitigation_auto.json") if (run.path / "mitigation_auto.json").exists()
+        else None,
         "learning_curve": read_json(run.path / "learning_curve.json") if (run.path / "learning_curve.json").exists()
         else None,
         "loss_curve": [r for r in (read_jsonl(run.metrics_path, tolerate_torn_last_line=True)
@@ -191,6 +193,32 @@ def _mitigation_html(mit: dict | None) -> list[str]:
             "ability change is relative to the same base evaluation (95% paired intervals).</p>",
             _table(rows, ["arm", f"task {metric}", *[f"{n} ability change" for n in names], "suite mean", "gate"]),
             f'<img alt="mitigation" src="data:image/png;base64,{plots.mitigation_plot(mit)}">']
+
+
+def _auto_mitigation_html(auto: dict | None) -> list[str]:
+    if not auto:
+        return []
+
+    def cell(v: dict | None) -> str:
+        if not v:
+            return "not run"
+        mean = v.get("suite_mean_ability_change")
+        return f"{v['verdict']} (suite {'n/a' if mean is None else f'{mean:+.1%}'}; task {v['task']:.4f})"
+
+    def ci(c: dict | None) -> str:
+        return "" if not c else f"{c['value']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}]"
+    rows = [["model as first trained", "", cell(auto["first"]["validation"]), "", cell(auto["first"]["test"]), ""]]
+    rows += [[a["arm"], a["label"], cell(a["validation"]), ci(a["task_change"]),
+              cell(a.get("test")), ci(a.get("test_task_change"))] for a in auto["arms"]]
+    h = auto.get("handed_over")
+    verdict = (f"<p>Handed over: <b>{html.escape(h['arm'])} ({html.escape(h['label'])})</b>; the headline and "
+               "every number above are that model's. The model as first trained is kept in "
+               "mitigation_auto/unmitigated.</p>" if h else
+               "<p class='warn'>No arm passed the gate: the model as first trained is kept, and the gate fails.</p>")
+    return ["<h2>Forgetting gate failed: automatic mitigation (training.mitigation: auto)</h2>",
+            f"<p>Rule: {html.escape(auto['rule'])}.</p>",
+            _table(rows, ["arm", "mitigation", "validation gate", "task change vs first (validation)", "test gate",
+                          "task change vs first (test)"]), verdict]
 
 
 def _gib(n) -> str:
@@ -299,6 +327,7 @@ def render_html(report: dict, art: EvalArtifacts) -> str:
         parts.append(img(plots.loss_plot(report["loss_curve"], report["heldout"]), "training loss"))
     parts += [
         *_learning_curve_html(report.get("learning_curve")),
+        *_auto_mitigation_html(report.get("mitigation_auto")),
         *_mitigation_html(report.get("mitigation")),
         *([ "<h2>lm-evaluation-harness tasks</h2>",
             _table([[task, m, _fmt(v["base"]), _fmt(v["tuned"])] for task, ms in report["harness"].items()

@@ -46,6 +46,11 @@ class _Trained:  # what run_subrun reads of a TrainResult when the weights were 
     steps: int
 
 
+def parent_as_subrun(run: Run, cfg: Config) -> SubRun:
+    """The parent run seen as a finished sub-run (its own model and train_result), for ``model_from``."""
+    return SubRun(run, cfg, (), reused=True)
+
+
 def child_config(parent_cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
     """The parent's config with ``KEY=VALUE`` overrides applied (validated like any config)."""
     from tunewright.config import ConfigError
@@ -118,7 +123,8 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
     ``own_base``: the child's base model is not the parent's (a candidate of ``select``, whose overrides
     change ``model``), so its base is evaluated here on the same items instead of copied; ``session`` must
     then resolve the child's model. ``model_from``: a finished sub-run whose training is this one's (same
-    model, data and training settings, scored on another split); its weights are copied, not retrained."""
+    model, data and training settings, scored on another split); its weights are copied, not retrained. It may be
+    the parent itself (``parent_as_subrun``): the parent's own model scored on another split."""
     from tunewright.data.split import read_split
     from tunewright.evaluation.evaluate import evaluate_model
     from tunewright.models import load_adapter_model, load_model
@@ -135,7 +141,7 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
     if model_from is not None:
         src = model_from.run.path
         want["model_from"] = {"path": str(src.relative_to(parent.path) if src.is_relative_to(parent.path) else src),
-                              "want_key": read_json(model_from.run.manifest_path)["want_key"]}
+                              "want_key": read_json(model_from.run.manifest_path).get("want_key", "run")}
     sub = Run(parent.path / kind / name)
     old = read_json(sub.manifest_path) if sub.manifest_path.exists() else None
     if old and old.get("want") == want and (old.get("status") == "done" or (

@@ -12,6 +12,36 @@ from pydantic import Field, field_validator
 from tunewright.section import PRECISION_TOLERANCE, Section, registry_of as _registry
 
 
+class MitigationArm(Section):
+    """One step of the ``training.mitigation: auto`` ladder: the mitigation knobs it sets, and a factor on the
+    run's learning rate (a smaller step keeps the weights nearer the base)."""
+
+    ewc_lambda: float = Field(0.0, ge=0, description="EWC strength of this arm (training.ewc_lambda).")
+    l2sp_lambda: float = Field(0.0, ge=0, description="L2-SP strength of this arm (training.l2sp_lambda).")
+    replay_fraction: float = Field(0.0, ge=0, lt=1, description="Replay share of this arm (training.replay_fraction).")
+    learning_rate_scale: float = Field(1.0, gt=0, le=1, description="This arm trains at the run's learning rate "
+                                       "times this.")
+
+    def overrides(self, training: "TrainingSection") -> list[str]:
+        out = [f"training.{k}={getattr(self, k)}" for k in ("ewc_lambda", "l2sp_lambda", "replay_fraction")
+               if getattr(self, k) > 0]
+        if self.learning_rate_scale != 1.0:
+            out.append(f"training.learning_rate={training.learning_rate * self.learning_rate_scale:.3g}")
+        return out
+
+    def label(self) -> str:
+        parts = [f"{k.split('_')[0]} {getattr(self, k):g}" for k in ("ewc_lambda", "l2sp_lambda", "replay_fraction")
+                 if getattr(self, k) > 0]
+        if self.learning_rate_scale != 1.0:
+            parts.append(f"lr x{self.learning_rate_scale:g}")
+        return ", ".join(parts) or "as trained"
+
+
+def _default_ladder() -> list[MitigationArm]:
+    return [MitigationArm(ewc_lambda=0.02), MitigationArm(learning_rate_scale=0.25),
+            MitigationArm(ewc_lambda=0.1, learning_rate_scale=0.25)]
+
+
 class TrainingSection(Section):
     method: str = Field(
         "lora", description="Fine-tuning method: 'lora' and 'dora' (weight-decomposed LoRA) through peft; 'qlora' = LoRA "
@@ -53,6 +83,16 @@ class TrainingSection(Section):
         0.0, ge=0, description="L2-SP strength: adds lambda * sum (theta - theta0)^2, a pull toward the starting "
         "weights of the trainable parameters; 0 disables.",
     )
+    mitigation: Literal["auto", "off"] = Field(
+        "auto", description="'auto': when the trained model fails the forgetting gate, train the arms of "
+        "mitigation_arms in order (sub-runs scored on the validation split and a general slice disjoint from the "
+        "final one) and hand over the first that passes the gate with no significant task loss against the model "
+        "as first trained, after confirming it on test and the final general suite; the first model is kept in "
+        "RUN/mitigation_auto/unmitigated. Nothing extra runs when the gate passes. 'off': hand over the model as "
+        "trained, whatever the gate says (docs/experiments.md has the three-task measurement).")
+    mitigation_arms: list[MitigationArm] = Field(
+        default_factory=_default_ladder, description="The auto-mitigation ladder, cheapest and mildest first: "
+        "EWC 0.02, then a quarter of the learning rate, then both with EWC 0.1.")
     save_steps: int = Field(50, ge=1, description="Write a resumable checkpoint (weights or adapter, optimizer, "
                             "scheduler, RNG states, data position) every this many optimizer steps.")
     keep_checkpoints: bool = Field(False, description="Keep checkpoints after training finishes (they are always kept "
