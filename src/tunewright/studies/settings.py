@@ -52,7 +52,9 @@ class TuningSection(Section):
     max_hours: float | None = Field(None, gt=0, description="Stop starting trials after this many hours.")
     max_cost_usd: float | None = Field(None, gt=0, description="Stop starting trials when the trials' estimated "
                                        "GPU cost (cost module, at cost.gpu) passes this.")
-    sampler: Literal["tpe", "nsga2", "gp"] = Field("tpe", description="Optuna sampler of the multi-objective study.")
+    sampler: Literal["tpe", "nsga2", "gp", "grid"] = Field("tpe", description="Optuna sampler of the multi-objective "
+                                                           "study; 'grid' tries every combination of the choices "
+                                                           "(set tuning.trials to their count).")
     seed: int = Field(0, description="Seed of the sampler.")
     storage: str | None = Field(None, description="Optuna storage URL; default a JournalStorage file in the run "
                                 "(tuning/journal.log; safe for several processes on one machine). A "

@@ -46,6 +46,19 @@ class _Trained:  # what run_subrun reads of a TrainResult when the weights were 
     steps: int
 
 
+def _earlier_seconds(sub: Run) -> dict:
+    """What a sub-run resumed after a rung spent before it: its training up to the rung and the rung's evaluation
+    (train_result.json and eval/tuned are overwritten by the resumed training), so a trial's cost stays whole."""
+    p = sub.path / "train_result.json"
+    if not p.exists():
+        return {}
+    old = read_json(p)
+    m = sub.eval_dir / "tuned" / "metrics.json"
+    ev = sum(float(v) for v in read_json(m).get("timings", {}).values()) if m.exists() else 0.0
+    return {"earlier_train_seconds": round(float(old["seconds"]) + float(old.get("earlier_train_seconds", 0.0)), 2),
+            "earlier_eval_seconds": round(ev + float(old.get("earlier_eval_seconds", 0.0)), 2)}
+
+
 def parent_as_subrun(run: Run, cfg: Config) -> SubRun:
     """The parent run seen as a finished sub-run (its own model and train_result), for ``model_from``."""
     return SubRun(run, cfg, (), reused=True)
@@ -179,9 +192,10 @@ def run_subrun(parent: Run, parent_cfg: Config, kind: str, name: str, overrides:
             shutil.copy2(model_from.run.path / "train_result.json", sub.path / "train_result.json")
             result = _Trained(int(read_json(sub.path / "train_result.json")["steps"]))
         else:
+            earlier = _earlier_seconds(sub) if resume else {}
             model = load_model(session.model_ref(), cfg.model)
             result = train_model(cfg, sub, train, model, session.tok(), resume=resume, stop_at_step=stop_at_step)
-            write_json(sub.path / "train_result.json", result.to_json())
+            write_json(sub.path / "train_result.json", result.to_json() | earlier)
             del model
     with sub.stage("eval_tuned"):
         tuned = load_adapter_model(session.model_ref(), cfg.model, sub.model_dir)

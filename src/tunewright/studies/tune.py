@@ -102,7 +102,8 @@ def score_subrun(sub: SubRun) -> dict:
     comp = general_comparison(art, sub.cfg, names, {n: base["general"][n]["higher_is_better"] for n in names})
     verdict = forgetting_verdict(comp, sub.cfg.general.gate)
     tr = sub.train_result()
-    seconds = float(tr["seconds"]) + sum(float(v) for v in m.get("timings", {}).values())
+    seconds = float(tr["seconds"]) + sum(float(v) for v in m.get("timings", {}).values()) \
+        + float(tr.get("earlier_train_seconds", 0.0)) + float(tr.get("earlier_eval_seconds", 0.0))  # a rung's too
     return {"metric": float(m["task"]["value"]), "ability_change": float(verdict["suite_mean_ability_change"] or 0.0),
             "gate": verdict["verdict"], "seconds": seconds, "usd": gpu_usd(sub.cfg, tr)}
 
@@ -236,6 +237,14 @@ def _sampler(cfg: Config):
         return optuna.samplers.NSGAIISampler(seed=t.seed)
     if t.sampler == "gp":
         return optuna.samplers.GPSampler(seed=t.seed)
+    if t.sampler == "grid":  # every combination of the choices, in a seeded order (a baseline for the others)
+        ranged = [k for k, d in t.space.items() if d.choices is None]
+        if ranged:
+            from tunewright.config import ConfigError
+            raise ConfigError(f"tuning.sampler grid needs choices for every dimension; {', '.join(ranged)} "
+                              "has a range")
+        return optuna.samplers.GridSampler({k: [_hashable(c) for c in d.choices] for k, d in t.space.items()},
+                                           seed=t.seed)
     return optuna.samplers.TPESampler(seed=t.seed, multivariate=True)
 
 
@@ -259,12 +268,13 @@ def open_study(run: Run, cfg: Config):
     return optuna.load_study(study_name=name, storage=storage, sampler=_sampler(cfg))
 
 
-def tune(cfg: Config, run: Run, session, progress: bool = True, join: bool = False) -> dict | None:
+def tune(cfg: Config, run: Run, session, progress: bool = True, join: bool = False, test: bool = True) -> dict | None:
     """Run the study on ``run`` (split, base-evaluated and trained with the default config), choose, re-run the
     top trials with other seeds, evaluate the chosen configuration on test against the default; write
     RUN/tuning/tuning.json and RUN/tuning/chosen.yaml. ``join``: a worker of a shared study (several processes
     or machines on one storage): run trials until the study has ``tuning.trials``, then return None; the
-    choice is made by a plain ``tune`` call afterwards."""
+    choice is made by a plain ``tune`` call afterwards. ``test=False`` leaves out the chosen configuration's
+    training and test comparison (benchmarks/tuning compares studies, not their choices)."""
     import optuna
     from tqdm.auto import tqdm
 
@@ -358,7 +368,8 @@ def tune(cfg: Config, run: Run, session, progress: bool = True, join: bool = Fal
     if chosen is not None:
         result["chosen"] = {"trial": chosen.number, "overrides": [o for o in chosen.overrides if o not in shared]}
         result["chosen_config"] = str(write_chosen_config(cfg, run, result["chosen"]["overrides"]))
-        result["test"] = compare_on_test(cfg, run, session, result["chosen"]["overrides"])
+        if test:
+            result["test"] = compare_on_test(cfg, run, session, result["chosen"]["overrides"])
     write_json(run.path / "tuning" / "tuning.json", result)
     return result
 

@@ -1,0 +1,199 @@
+"""Grid against `tune` on a subset of the demo task (issue 14).
+
+The same parent run (the quick demo's data and split, trained once with the default configuration) is copied
+three times and studied three ways, each a real `tunewright.studies.tune.tune` call whose trials are sub-runs
+scored on validation and on the general slice that is disjoint from the final suite:
+
+- grid: every combination of the space's choices (G of them; Optuna's GridSampler), each trial also scored at
+  the pruning rung (keep_fraction 1: nothing is pruned, so every rung value is known);
+- tpe: the default sampler with at most G/3 trials, no pruning.
+
+Hypervolume is over (validation metric up, general ability change up) from the reference point (0, worst
+ability change of the grid - 0.01). Compute is the trials' measured seconds (training plus evaluation).
+
+Because training is deterministic for a seed, the grid's trials are a lookup table of what any trial of this
+space would score. On that table the script replays many sampler seeds (real Optuna samplers, ask/tell):
+TPE and random search with G/3 trials, and TPE with the Pareto successive halving of `tune` (tuning.rungs,
+keep_fraction, min_peers) at the same compute budget as the no-pruning replay of that seed. A pruned trial
+costs its training up to the rung plus the rung's evaluation (both measured on the grid's trials). The replay is what the distribution over seeds comes from; the real tpe
+study checks that the table holds (its trials must reproduce the grid's numbers for the same settings).
+
+    PYTHONPATH=src python benchmarks/tuning/run.py [--steps 16] [--replays 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+
+from tunewright.pipeline import Session, load_demo_config, new_run, stage_audit, stage_eval, stage_split, \
+    stage_train  # noqa: E402
+from tunewright.project import Run  # noqa: E402
+from tunewright.studies.subrun import child_config  # noqa: E402
+from tunewright.studies.tune import keep_at_rung, tune  # noqa: E402
+
+LRS = [3e-4, 1e-3, 3e-3]
+EWC = [0.0, 0.02, 0.1]
+
+
+def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> float:
+    """Area dominated by ``points`` (both coordinates maximised) above ``ref``."""
+    pts = sorted({p for p in points if p[0] > ref[0] and p[1] > ref[1]}, key=lambda p: (-p[0], -p[1]))
+    area, best_y = 0.0, ref[1]
+    for x, y in pts:  # sweep from the largest metric down; each point adds the strip its ability change opens
+        if y > best_y:
+            area += (x - ref[0]) * (y - best_y)
+            best_y = y
+    return area
+
+
+def space_yaml() -> str:
+    return ("{training.learning_rate: {choices: [" + ", ".join(f"{v:g}" for v in LRS) + "]}, "
+            "training.ewc_lambda: {choices: [" + ", ".join(f"{v:g}" for v in EWC) + "]}}")
+
+
+def key_of(overrides: list[str]) -> tuple[float, float]:
+    d = dict(o.split("=", 1) for o in overrides)
+    return float(d["training.learning_rate"]), float(d["training.ewc_lambda"])
+
+
+def replay(table: dict, n_trials: int, seed: int, sampler: str, budget: float | None, rung_key: str,
+           keep_fraction: float, min_peers: int) -> dict:
+    """One study on the lookup table: n_trials (no pruning) or, with ``budget``, trials until the compute is spent
+    with Pareto successive halving at the rung."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = (optuna.samplers.TPESampler(seed=seed, multivariate=True) if sampler == "tpe"
+         else optuna.samplers.RandomSampler(seed=seed))
+    study = optuna.create_study(directions=["maximize", "maximize"], sampler=s)
+    spent, done, rungs = 0.0, [], {}
+    while (budget is None and len(done) < n_trials) or (budget is not None and spent < budget):
+        tr = study.ask()
+        k = (tr.suggest_categorical("lr", LRS), tr.suggest_categorical("ewc", EWC))
+        row = table[k]
+        if budget is not None:
+            rungs[tr.number] = tuple(row["rungs"][rung_key])
+            if not keep_at_rung(rungs, tr.number, keep_fraction, min_peers):
+                spent += row["rung_cost"]
+                study.tell(tr, state=optuna.trial.TrialState.PRUNED)
+                continue
+        spent += row["seconds"] + (row["rung_eval_seconds"] if budget is not None else 0.0)  # a pruning run scores the rung too
+        study.tell(tr, [row["metric"], row["ability_change"]])
+        done.append(k)
+    return {"trials": done, "seconds": spent, "points": [(table[k]["metric"], table[k]["ability_change"]) for k in done],
+            "pruned": len(study.trials) - len(done)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--validation", type=int, default=16)
+    p.add_argument("--replays", type=int, default=200)
+    p.add_argument("--out", default=None)
+    a = p.parse_args()
+    date = time.strftime("%Y-%m-%d")
+    out_dir = Path(a.out or Path("/tmp") / f"tw-tuning-{date}")
+    G = len(LRS) * len(EWC)
+    k = G // 3
+    common = [f"project.runs_dir={out_dir / 'runs'}", "project.name=tuning-bench", f"training.max_steps={a.steps}",
+              "training.mitigation=off", "tuning.general_paragraphs=4", "tuning.general_mmlu=8",
+              f"tuning.max_validation_examples={a.validation}", f"tuning.space={space_yaml()}", "tuning.rerun_top=0",
+              "tuning.min_peers=3", "tuning.keep_fraction=0.5", "tuning.rungs=[0.5]"]
+    cfg = load_demo_config(True, common)
+    t0 = time.perf_counter()
+    parent = new_run(cfg)
+    session = Session(cfg)
+    stage_audit(cfg, parent, session, force=True)
+    stage_split(cfg, parent)
+    stage_eval(cfg, parent, "base", session)
+    stage_train(cfg, parent, session)
+    stage_eval(cfg, parent, "tuned", session)
+    setup_s = time.perf_counter() - t0
+
+    runs = {}
+    for arm in ("grid", "tpe"):
+        d = parent.path.parent / f"{parent.id}-{arm}"
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(parent.path, d)
+        runs[arm] = Run(d)
+    arm_cfg = {"grid": child_config(cfg, ["tuning.sampler=grid", f"tuning.trials={G}", "tuning.keep_fraction=1.0"]),
+               "tpe": child_config(cfg, ["tuning.sampler=tpe", f"tuning.trials={k}", "tuning.rungs=[]"])}
+    results, wall = {}, {}
+    for arm in ("grid", "tpe"):
+        t = time.perf_counter()
+        results[arm] = tune(arm_cfg[arm], runs[arm], session, test=False)
+        wall[arm] = time.perf_counter() - t
+        print(arm, f"{wall[arm]:.0f} s", flush=True)
+
+    rung_step = results["grid"]["rungs"][0]
+    rung_key = f"rung_{rung_step}"
+    table = {}
+    for tr in results["grid"]["trials"]:
+        sub = Run(Path(tr["path"]))
+        r = json.loads((sub.path / "train_result.json").read_text())
+        train_s = float(r["seconds"]) + float(r.get("earlier_train_seconds", 0.0))  # the whole training
+        rung_eval = float(r.get("earlier_eval_seconds", 0.0))
+        eval_s = tr["seconds"] - train_s - rung_eval  # the final evaluation
+        table[key_of(tr["overrides"])] = {
+            "metric": tr["metric"], "ability_change": tr["ability_change"],
+            "seconds": train_s + eval_s,  # a trial of a study without pruning
+            "rung_cost": float(r.get("earlier_train_seconds", 0.0)) + rung_eval,  # trained to the rung and scored
+            "rung_eval_seconds": rung_eval, "train_seconds": train_s, "eval_seconds": eval_s, "rungs": tr["rungs"]}
+    assert len(table) == G, f"grid has {len(table)} of {G} settings"
+    grid_pts = [(r["metric"], r["ability_change"]) for r in table.values()]
+    ref = (0.0, min(y for _, y in grid_pts) - 0.01)
+    hv_grid = hypervolume(grid_pts, ref)
+    grid_s = sum(r["seconds"] for r in table.values())
+
+    tpe_trials = results["tpe"]["trials"]
+    tpe_pts = [(t["metric"], t["ability_change"]) for t in tpe_trials]
+    reproduce = [{"setting": key_of(t["overrides"]), "tpe": [t["metric"], t["ability_change"]],
+                  "grid": [table[key_of(t["overrides"])]["metric"], table[key_of(t["overrides"])]["ability_change"]]}
+                 for t in tpe_trials]
+    real = {"trials": len(tpe_trials), "hypervolume_ratio": hypervolume(tpe_pts, ref) / hv_grid,
+            "compute_ratio": sum(t["seconds"] for t in tpe_trials) / grid_s, "reproduces_grid": reproduce}
+
+    def summary(rows: list[dict]) -> dict:
+        hv = sorted(hypervolume(r["points"], ref) / hv_grid for r in rows)
+        cr = sorted(r["seconds"] / grid_s for r in rows)
+        return {"hypervolume_ratio_median": hv[len(hv) // 2], "hypervolume_ratio_mean": sum(hv) / len(hv),
+                "share_reaching_95pct": sum(h >= 0.95 for h in hv) / len(hv),
+                "compute_ratio_median": cr[len(cr) // 2], "mean_completed_trials": sum(len(r["trials"]) for r in rows) / len(rows),
+                "mean_pruned": sum(r["pruned"] for r in rows) / len(rows)}
+
+    t = arm_cfg["grid"].tuning
+    rep = {"tpe": [], "random": [], "tpe_pruned_same_budget": []}
+    for seed in range(a.replays):
+        no_prune = replay(table, k, seed, "tpe", None, rung_key, t.keep_fraction, t.min_peers)
+        rep["tpe"].append(no_prune)
+        rep["random"].append(replay(table, k, seed, "random", None, rung_key, t.keep_fraction, t.min_peers))
+        rep["tpe_pruned_same_budget"].append(replay(table, k, seed, "tpe", no_prune["seconds"], rung_key,
+                                                    0.5, t.min_peers))
+    res = {"date": date, "setup": {"task": "ner_finance (quick demo subset)", "model": cfg.model.name_or_path,
+                                   "steps": a.steps, "rung_step": rung_step, "validation_examples": a.validation,
+                                   "general_slice": {"paragraphs_per_file": 4, "mmlu": 8},
+                                   "space": {"learning_rate": LRS, "ewc_lambda": EWC}, "grid_size": G,
+                                   "tune_trials": k, "replays": a.replays, "hypervolume_reference": ref,
+                                   "setup_seconds": round(setup_s), "wall_seconds": {k_: round(v) for k_, v in wall.items()}},
+           "grid": {"hypervolume": hv_grid, "seconds": grid_s,
+                    "table": [{"learning_rate": lr, "ewc_lambda": e, **{x: v for x, v in r.items()}}
+                              for (lr, e), r in table.items()]},
+           "tpe_real_study": real,
+           "replay": {name: summary(rows) for name, rows in rep.items()}}
+    path = Path(__file__).parent / f"results-{date}.json"
+    path.write_text(json.dumps(res, indent=2, default=lambda o: list(o) if isinstance(o, tuple) else str(o)) + "\n",
+                    encoding="utf-8")
+    print(json.dumps({k_: res[k_] for k_ in ("grid", "tpe_real_study", "replay")}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
