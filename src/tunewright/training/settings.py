@@ -114,6 +114,11 @@ class TrainingSection(Section):
         PRECISION_TOLERANCE, ge=0, description="bf16 self-check: the largest relative change of the loss, and the "
         "largest relative RMS error of the logits, that bf16 may show against fp32.")
 
+    @field_validator("mitigation", mode="before")
+    @classmethod
+    def _yaml_off(cls, v):  # YAML reads a bare off as False (and on as True)
+        return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v
+
     @field_validator("method")
     @classmethod
     def _known_method(cls, v):
