@@ -32,6 +32,10 @@ QUICK_OVERRIDES = [
     "task.max_test_examples=24",
     "general.perplexity_paragraphs=8",
     "general.mmlu_questions=24",
+    # training.mitigation: auto scores its arms on a slice this size (and test-sized studies use it too)
+    "tuning.general_paragraphs=8",
+    "tuning.general_mmlu=24",
+    "tuning.max_validation_examples=24",
 ]
 
 
@@ -412,7 +416,7 @@ def run_all(cfg: Config, run: Run | None = None, force: bool = False, notify=Non
 
 
 def run_demo(quick: bool = False, compare_mitigation: bool = False, extra_overrides: list[str] | None = None,
-             tune: bool = False) -> tuple[Headline, MitigationOutcome | None, TuneOutcome | None]:
+             tune: bool = False, notify=None) -> tuple[Headline, MitigationOutcome | None, TuneOutcome | None]:
     """The offline demo: its own config (demo.yaml; ``quick``: the test-sized subset),
     every stage; with ``compare_mitigation`` the replay and EWC arms, with ``tune`` a small study
     (DEMO_TUNE / QUICK_TUNE); the report includes them."""
@@ -420,7 +424,7 @@ def run_demo(quick: bool = False, compare_mitigation: bool = False, extra_overri
     if tune:
         extra = (QUICK_TUNE if quick else DEMO_TUNE) + extra
     cfg = load_demo_config(quick, extra)
-    run, headline = run_all(cfg)
+    run, headline = run_all(cfg, notify=notify)
     mitigation = tuned = None
     if compare_mitigation:
         mitigation = stage_compare_mitigation(cfg, run)

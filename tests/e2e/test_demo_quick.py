@@ -98,6 +98,32 @@ def test_html_is_self_contained_and_escaped(demo_run):
     assert not list((run / "model").glob("*.bin"))
 
 
+def test_a_failed_gate_is_mitigated_or_still_fails(demo_run):
+    """training.mitigation: auto (the default) runs exactly when the first model fails the gate; what it hands over
+    is what the report's headline and gate describe."""
+    run, stdout = demo_run
+    r = json.loads((run / "report.json").read_text())
+    auto = r.get("mitigation_auto")
+    if auto is None:
+        assert r["forgetting"]["verdict"] != "fail" and not (run / "mitigation_auto").exists()
+        return
+    assert auto["first"]["test"]["verdict"] == "fail" and auto["arms"]
+    assert "mitigation arms (training.mitigation: auto)" in stdout
+    for a in auto["arms"]:  # scored on validation first; only an accepted arm reaches test
+        assert ("test" in a) == a["accepted"]
+    if auto["handed_over"]:
+        last = auto["arms"][-1]
+        assert last["arm"] == auto["handed_over"]["arm"] and last["test"]["verdict"] != "fail"
+        assert r["forgetting"]["verdict"] == last["test"]["verdict"]
+        assert r["task"]["tuned"] == pytest.approx(last["test"]["task"])
+        chosen = run / auto["handed_over"]["path"]
+        assert (run / "model" / "adapter_model.safetensors").read_bytes() == \
+            (chosen / "model" / "adapter_model.safetensors").read_bytes()
+        assert (run / "mitigation_auto" / "unmitigated" / "model" / "adapter_model.safetensors").exists()
+    else:
+        assert r["forgetting"]["verdict"] == "fail" and not auto["arms"][-1].get("test", {}).get("verdict") == "pass"
+
+
 def test_compare_mitigation_trains_replay_and_ewc_arms_against_the_same_base(demo_run):
     run, _ = demo_run
     proc = subprocess.run([sys.executable, "-m", "tunewright", "eval", "compare-mitigation", "--run", str(run),
@@ -111,6 +137,9 @@ def test_compare_mitigation_trains_replay_and_ewc_arms_against_the_same_base(dem
     mit = json.loads((run / "mitigation.json").read_text())
     arms = mit["arms"]
     assert set(arms) == {"none", "replay", "ewc"}
+    auto = json.loads((run / "report.json").read_text()).get("mitigation_auto")
+    if auto and auto["handed_over"]:  # "none" is the model as first trained, not the one auto handed over
+        assert arms["none"]["task"]["tuned_ci"]["value"] == pytest.approx(auto["first"]["test"]["task"])
     assert arms["replay"]["training"]["replay_examples"] > 0 and arms["replay"]["training"]["penalties"] == []
     assert arms["ewc"]["training"]["penalties"] == ["ewc"] and arms["ewc"]["training"]["replay_examples"] == 0
     n = {a["task"]["n"] for a in arms.values()}

@@ -24,7 +24,9 @@ OLD_DEMO = {"project.name": "demo", "data.train_files": ["pkg:evals/registry/dat
             "data.system_prompt": OLD_DEMO_PROMPT, "task.type": "extraction",
             "task.entity_types": ["PERSON", "ORGANIZATION", "LOCATION"], "training.max_steps": 100}
 OLD_QUICK = {**OLD_DEMO, "project.name": "demo-quick", "training.max_steps": 12, "training.logging_steps": 2,
-             "task.max_test_examples": 24, "general.perplexity_paragraphs": 8, "general.mmlu_questions": 24}
+             "task.max_test_examples": 24, "general.perplexity_paragraphs": 8, "general.mmlu_questions": 24,
+             # added with training.mitigation: auto (2026-12-02): the slice its arms are scored on
+             "tuning.general_paragraphs": 8, "tuning.general_mmlu": 24, "tuning.max_validation_examples": 24}
 
 
 @pytest.mark.parametrize("quick", [False, True])
@@ -37,7 +39,7 @@ def test_demo_config_is_the_old_defaults_plus_overrides(quick, tmp_path, monkeyp
     cfg = load_demo_config(quick)
     assert config_to_dict(cfg) == expected  # every field, not only the ones above
     assert cfg.base_dir == tmp_path  # runs land where the user is, not inside the package
-    assert len(QUICK_OVERRIDES) == 6
+    assert len(QUICK_OVERRIDES) == 9
     assert (ROOT / "examples" / "demo.yaml").resolve() == (ROOT / "src" / "tunewright" / "demo.yaml").resolve()
 
 

@@ -75,9 +75,11 @@ def demo(quick: Annotated[bool, typer.Option("--quick", help="A subset and few s
                                             "configuration with the default.")] = False,
          runs_dir: RunsDirOpt = None, set_: SetOpt = None):
     """Fine-tune SmolLM2-135M-Instruct with LoRA on ner_finance (offline assets) and report the uplift."""
+    from tunewright.cli.common import console
     from tunewright.pipeline import run_demo
 
-    h, mitigation, tuned = run_demo(quick, compare_mitigation, overrides(set_, runs_dir=runs_dir), tune=tune)
+    h, mitigation, tuned = run_demo(quick, compare_mitigation, overrides(set_, runs_dir=runs_dir), tune=tune,
+                                    notify=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True))
     if mitigation is not None:
         render.mitigation(mitigation)
     if tuned is not None:

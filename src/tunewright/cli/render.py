@@ -38,6 +38,16 @@ def headline(h: Headline) -> None:
         out.print(f"{g.name} ({g.metric}): base {g.base:.3f} -> tuned {g.tuned:.3f}{rel}")
     out.print(f"forgetting gate: [bold]{h.forgetting_verdict.upper()}[/] - " + "; ".join(h.forgetting_reasons),
               highlight=False)
+    auto = h.report.get("mitigation_auto")
+    if auto:
+        first = auto["first"]["test"]
+        if auto["handed_over"]:
+            out.print(f"mitigation (auto): the first model failed the gate ({first['verdict']}, task {first['task']:.3f}); "
+                      f"handed over {auto['handed_over']['arm']} ({auto['handed_over']['label']}); the first model is "
+                      "in mitigation_auto/unmitigated", highlight=False, markup=False)
+        else:
+            out.print(f"mitigation (auto): no arm of {len(auto['arms'])} passed the gate; the first model is kept",
+                      highlight=False, markup=False)
     if h.heldout_base is not None and h.heldout_tuned is not None:
         out.print(f"held-out loss: base {h.heldout_base:.3f} -> tuned {h.heldout_tuned:.3f}")
     out.print(f"trainable: {h.trainable_params:,} of {h.total_params:,} parameters ({h.trainable_share:.2%})")
