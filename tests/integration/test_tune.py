@@ -53,6 +53,11 @@ def test_tune_end_to_end_and_resume(tmp_path, tiny_model_dir):
     final = {json.loads(x)["source"] for x in open(run.eval_dir / "base" / "general_general_perplexity.jsonl")}
     trial0 = run.path / "tuning" / "trial-000" / "eval" / "tuned" / "general_general_perplexity.jsonl"
     assert not final & {json.loads(x)["source"] for x in open(trial0)}
+    # trial 0 is the default configuration (scored on validation like the others)
+    assert res["default_trial"] == 0
+    t0 = ([t["overrides"] for t in res["trials"] if t["number"] == 0]
+          + [p["overrides"] for p in res["pruned"] if p["number"] == 0])[0]
+    assert "training.learning_rate=0.001" in t0 and "training.ewc_lambda=0.0" in t0
     # the top trial was re-run with another seed and the choice follows the stated rule
     rerun = [t for t in res["trials"] if len(t["seed_metrics"]) == 2]
     assert len(rerun) == 1 and (run.path / "tuning" / f"trial-{rerun[0]['number']:03d}-seed7").is_dir()

@@ -71,6 +71,26 @@ def suggest(trial, space: dict[str, SearchDim]) -> list[str]:
     return out
 
 
+def default_params(cfg: Config, space: dict[str, SearchDim]) -> dict:
+    """The config's own values of the searched keys, where the space holds them: enqueued as the study's first
+    trial, so the default configuration is scored on validation like every other one (the choice can then only
+    beat or equal it there)."""
+    data = config_to_dict(cfg)
+    out = {}
+    for key, dim in space.items():
+        node = data
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        if dim.choices is not None:
+            if node in dim.choices:
+                out[key] = _hashable(node)
+        elif dim.low <= node <= dim.high:
+            out[key] = node
+    return out
+
+
 def _hashable(v):  # Optuna's categorical choices must be None, bool, int, float or str
     return v if v is None or isinstance(v, (bool, int, float, str)) else yaml.safe_dump(v, default_flow_style=True).strip()
 
@@ -285,6 +305,8 @@ def tune(cfg: Config, run: Run, session, progress: bool = True, join: bool = Fal
     t0 = time.perf_counter()
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = [tr for tr in study.trials if tr.state in finished]
+    if not join and not study.trials and t.sampler != "grid":  # a fresh study: the default configuration is trial 0
+        study.enqueue_trial(default_params(cfg, t.space), user_attrs={"default": True})
     bar = tqdm(total=t.trials, initial=len(done), desc="tune: trials", unit="trial", disable=not progress)
 
     rung_steps = sorted({max(1, round(cfg.training.max_steps * f)) for f in t.rungs if 0 < f < 1}) \
@@ -364,7 +386,8 @@ def tune(cfg: Config, run: Run, session, progress: bool = True, join: bool = Fal
                           "rungs": {k: v for k, v in tr.user_attrs.items() if k.startswith("rung_")}}
                          for tr in study.trials if tr.state == optuna.trial.TrialState.PRUNED],
               "rungs": rung_steps,
-              "pareto_front": pareto_front(recs), "chosen": None, "importances": importances(study)}
+              "pareto_front": pareto_front(recs), "chosen": None, "importances": importances(study),
+              "default_trial": next((tr.number for tr in study.trials if tr.user_attrs.get("default")), None)}
     if chosen is not None:
         result["chosen"] = {"trial": chosen.number, "overrides": [o for o in chosen.overrides if o not in shared]}
         result["chosen_config"] = str(write_chosen_config(cfg, run, result["chosen"]["overrides"]))
