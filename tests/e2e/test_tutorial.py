@@ -57,7 +57,10 @@ def test_tutorial_commands_print_what_it_shows(tmp_path, smol_tokenizer):
             if run_dir is not None:
                 args = [run_dir if RUN_ID.fullmatch(a) else a for a in args]
             if args[0] == "run":  # the small size: a tiny model in place of SmolLM2
-                args += ["--set", f"model.name_or_path={tiny}", "--set", "model.gguf_file=null"]
+                args += ["--set", f"model.name_or_path={tiny}", "--set", "model.gguf_file=null",
+                         # a tiny random model's gate verdict is arbitrary; auto-mitigation's lines are tested in
+                         # test_demo_quick and test_auto_mitigation
+                         "--set", "training.mitigation=off"]
             p = subprocess.run([sys.executable, "-m", "tunewright", *args], cwd=tmp_path, env=env,
                                capture_output=True, text=True, timeout=900)
         else:
