@@ -43,7 +43,8 @@ def tuning_html(section: dict | None, table) -> list[str]:
     rows = []
     for t in section["trials"]:
         usd = "" if t["usd"] is None or (isinstance(t["usd"], float) and math.isnan(t["usd"])) else f"{t['usd']:.4f}"
-        rows.append([t["number"], " ".join(o for o in t["overrides"] if not o.startswith(("general.", "task."))),
+        rows.append([f"{t['number']} (default)" if t["number"] == section.get("default_trial") else t["number"],
+                     " ".join(o for o in t["overrides"] if not o.startswith(("general.", "task."))),
                      f"{t['metric']:.4f}", f"{t['mean_metric']:.4f}", f"{t['ability_change']:+.2%}", t["gate"],
                      f"{t['seconds']:.0f}", usd])
     out = ["<h2>Tuning</h2>", f"<p>{e(section['choice_rule'])}</p>",
