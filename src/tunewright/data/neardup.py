@@ -34,12 +34,12 @@ class NearDupParams:
 
     Short inputs are near-duplicates when they are at most k = ``short_edit_words`` word edits apart (one
     per 4 words of the shorter text at most) by two signals (:func:`confirm_pairs`): at most k distinct words
-    of either are missing from the other, and their character n-gram Jaccard is at least what k edits leave. One edit of a w-byte word
-    changes about w + n - 1 of a text's S character n-grams, so k edits of ``short_edit_chars``-byte words
-    leave J >= (S - D) / (S + D), D = k * (short_edit_chars + n - 1) (20 with the defaults): 0.5 at 8 words,
-    0.85 at 40. ``short_threshold`` is the floor of that threshold and the one the LSH bands are derived
-    from. ``short_edit_words=0``: a plain Jaccard threshold ``short_threshold``. (Calibrated on one set of
-    real sentences, reported on another: benchmarks/data_audit/short_neardup.py.)"""
+    of either are missing from the other, and their character n-gram Jaccard is at least what k edits leave.
+    One edit of a w-byte word changes about w + n - 1 of a text's S character n-grams, so k edits of
+    ``short_edit_chars``-byte words leave J >= (S - D) / (S + D), D = k * (short_edit_chars + n - 1) (20 with
+    the defaults): the floor ``short_threshold`` (0.5) up to ~10 words, 0.84 at 40. The LSH bands are derived
+    from ``short_threshold``. ``short_edit_words=0``: a plain Jaccard threshold ``short_threshold``.
+    (Calibrated on one set of real sentences, reported on another: benchmarks/data_audit/short_neardup.py.)"""
 
     threshold: float = 0.8
     num_perm: int = 128

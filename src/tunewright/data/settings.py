@@ -183,11 +183,11 @@ class NearDuplicateSection(Section):
     short_edit_words: int = Field(
         2, ge=0, description="Short inputs are near-duplicates when they are at most this many word edits apart "
         "(and one per 4 words of the shorter input: 6-7 word inputs get one) by two signals: at most that many "
-        "distinct words of either are missing from the other, and their "
-        "character n-gram Jaccard is at least (S - D) / (S + D), S the smaller n-gram count, D = short_edit_words "
-        "* (short_edit_chars + char_ngram - 1), so the threshold rises with the length (0.5 at 8 words, 0.85 at "
-        "40). Calibrated on one set of real sentences and reported on another (benchmarks/data_audit/"
-        "short_neardup.py). 0: character Jaccard >= short_threshold only.")
+        "distinct words of either are missing from the other, and their character n-gram Jaccard is at least "
+        "(S - D) / (S + D), S the smaller n-gram count, D = short_edit_words * (short_edit_chars + char_ngram - "
+        "1), so the threshold rises with the length (short_threshold up to ~10 words, 0.84 at 40). Calibrated on "
+        "one set of real sentences and reported on another (benchmarks/data_audit/short_neardup.py). 0: character "
+        "Jaccard >= short_threshold only.")
     short_edit_chars: int = Field(
         6, ge=1, description="Bytes one edited word is taken to change, its separator included (words average 5 "
         "bytes in the benchmark's sentences): sets D above.")
