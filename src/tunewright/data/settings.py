@@ -96,7 +96,7 @@ class QualitySection(Section):
         "letters). Measured on real 20-79 letter sentences (benchmarks/language_short, 2026-12-02): 20 finds 96.6% "
         "of French/German/Spanish/Italian/Portuguese ones and flags 0 of 351 English loan-agreement lines but 0.7% "
         "of 7,548 English legal, medical and encyclopedic ones (Latin medical terms such as 'a) Salmonella "
-        "typhimurium', foreign names), which wrong_language drops; the models take ~5 s and ~200 MB to load. "
+        "typhimurium', foreign names), which wrong_language drops; the models take up to ~5 s and ~200 MB to load. "
         "Null: short texts are not checked.")
     language_short_min_distance: float = Field(
         0.25, ge=0, lt=1, description="lingua's minimum relative distance for short texts (0.1: recall 0.987, "
