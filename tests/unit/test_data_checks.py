@@ -166,6 +166,18 @@ def test_short_texts_are_language_checked_when_asked():
     assert flagged(LanguageCheck(), short, "wrong_language") == set()  # under language_min_chars: skipped
     a = AuditSection(quality=QualitySection(language_short_min_chars=20))
     assert flagged(LanguageCheck(), short, "wrong_language", CheckContext(audit=a)) == {0, 1}
+    # headings and lines of numbers are what the short-text detector misreads as French: skipped
+    headings = [ex("Section 7 . 2 Indemnification .", "[]"), ex("6 AFFIRMATIVE COVENANTS", "[]"),
+                ex("ARTICLE VII NO RECOURSE TO ISSUER ; INDEMNIFICATION", "[]"), ex("( 212 ) 688 - 5994 ext 12", "[]")]
+    assert flagged(LanguageCheck(), headings + short, "wrong_language", CheckContext(audit=a)) == {4, 5}
+
+
+def test_looks_like_heading():
+    from tunewright.data.quality import looks_like_heading
+
+    assert looks_like_heading("Section 6 . 1 Maintenance of Existence .") and looks_like_heading("12 . 8 - 14 -")
+    assert not looks_like_heading("Der Vertrag endet am Jahresende.")  # German nouns, but not 3 words in 4
+    assert not looks_like_heading("The Borrower shall repay 5,000,000 to SVB by May 2021.")
 
 
 def test_outdated_rules():

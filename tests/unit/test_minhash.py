@@ -122,3 +122,47 @@ def test_benchmark_ground_truth_is_the_brute_force_answer():
         want = brute_force_pairs(texts, t)
         assert {tuple(p) for p in pairs.tolist()} == set(want)
         assert np.allclose(jac, [want[tuple(p)] for p in pairs.tolist()])
+
+
+SENTENCES = [  # short real-looking sentences: unrelated ones share boilerplate ("the borrower shall")
+    "the borrower shall deliver audited financial statements to the agent within ninety days",
+    "the borrower shall maintain insurance with responsible companies in customary amounts",
+    "each lender may assign all or a portion of its rights under this agreement",
+    "interest on the term loan is payable monthly in arrears on the first business day",
+    "section 7 . 2 indemnification of the agent and the lenders .",
+]
+
+
+def test_short_inputs_within_two_word_edits_are_near_duplicates():
+    """Short inputs (6-49 words): one and two word edits join from 8 words on; three edits and unrelated
+    sentences that share boilerplate do not; 6-7 word inputs allow one edit. Both signals are blind to word
+    order beyond the n-grams, so halves swapped still join (the benchmark's edit-distance truth says no)."""
+    w = SENTENCES[0].split()  # 13 words
+    one = " ".join(w[:3] + ["provide"] + w[4:])  # deliver -> provide
+    two = " ".join(w[:3] + ["promptly", "provide"] + w[4:])  # and one insertion
+    three = " ".join(w[:4] + ["certified"] + w[5:9] + ["lender", "within", "sixty", "days"])  # 3 substitutions
+    swapped = " ".join(w[6:] + w[:6])
+    six = ["pay the fee of 12 dollars", "pay the fee of 13 dollars", "pay the tax of 14 dollars"]
+    texts = SENTENCES + [one, two, three, swapped] + six
+    n = len(SENTENCES)
+    res = find_near_duplicates(texts, NearDupParams())
+    assert {tuple(p) for p in res.pairs.tolist()} == {(0, n), (0, n + 1), (n, n + 1), (0, n + 3), (n, n + 3),
+                                                     (n + 1, n + 3), (n + 4, n + 5)}
+    assert NearDupParams().families()[1].edit_budget() == 20  # 2 edits x (6 bytes + 5 - 1)
+    # the previous rule (character Jaccard >= 0.7 alone) misses the two-edit pair of this 13-word sentence
+    old = find_near_duplicates(texts, NearDupParams(short_edit_words=0, short_threshold=0.7))
+    assert (0, n + 1) not in {tuple(p) for p in old.pairs.tolist()}
+
+
+def test_reference_index_confirms_short_pairs_like_the_engine():
+    from tunewright.data.neardup import ReferenceIndex
+
+    w = SENTENCES[3].split()
+    streamed = [" ".join(w[:2] + ["at"] + w[3:]), " ".join(w[:2] + ["at"] + w[3:-2] + ["last", "day"]),
+                " ".join(w[:5]), SENTENCES[1]]
+    best, jac = ReferenceIndex(SENTENCES, NearDupParams()).best_matches(streamed)
+    res = find_near_duplicates(SENTENCES + streamed, NearDupParams())
+    n = len(SENTENCES)
+    engine = {j - n: i for i, j in res.pairs.tolist() if i < n <= j}
+    assert best.tolist() == [engine.get(k, -1) for k in range(len(streamed))] == [3, 3, -1, 1]
+    assert jac[0] > jac[1] > 0 and jac[2] == 0

@@ -21,8 +21,9 @@ def _snippet(ex: Example, n: int = 200) -> str:
 
 @register_check("near_duplicate", default=True, order=5)
 class NearDuplicateCheck(BatchCheck):
-    """Inputs whose shingle sets (word 5-grams; character 5-grams under ``short_words`` words) have Jaccard >=
-    their threshold with another input: one per cluster is kept by
+    """Inputs that are near-duplicates of another input (word 5-gram Jaccard >= threshold; under ``short_words``
+    words, at most ``short_edit_words`` word edits apart by character 5-grams and word sets, see
+    :class:`NearDupParams`): one per cluster is kept by
     the configured rule, the others are flagged near_duplicate; a confirmed pair whose answers differ flags
     both members near_duplicate_conflict. Counts and a sample of clusters go to audit.json.
 
@@ -110,7 +111,8 @@ class NearDuplicateCheck(BatchCheck):
             "threshold": params.threshold, "num_perm": params.num_perm, "ngram": params.ngram,
             "short_words": params.short_words, "short_min_words": params.short_min_words,
             "char_ngram": params.char_ngram,
-            "short_threshold": params.short_threshold, "short": res.stats.get("short"),
+            "short_threshold": params.short_threshold, "short_edit_words": params.short_edit_words,
+            "short_edit_chars": params.short_edit_chars, "short": res.stats.get("short"),
             "bands": res.bands, "rows": res.rows, "distinct_inputs": int(rep.size),
             "candidate_pairs": res.candidates, "confirmed_pairs": int(len(res.pairs)),
             "clusters": len(clusters), "in_clusters": int(sum(m.size for m in clusters)),

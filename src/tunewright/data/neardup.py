@@ -22,16 +22,24 @@ from tunewright.data.minhash import (MinHasher, Shingler, Shingles, band_keys, b
 from tunewright.records import Example
 
 PROGRESS_MIN_RECORDS = 20_000  # below this the whole stage takes about a second: no bar
+WORDS_PER_EDIT = 4  # the word budget is at most one edit per 4 words of the shorter text: 2 from 8 words on
 
 
 @dataclass(frozen=True)
 class NearDupParams:
     """Shingles fit the text's length: inputs of ``short_min_words`` to ``short_words`` - 1 words are compared
-    on character ``char_ngram``-grams at ``short_threshold``, the others on word ``ngram``-grams at
-    ``threshold`` (under 6 words a one-word edit makes another text: "pay 12" is not "pay 13"). A
-    one-word edit of a 12-word sentence changes most of its word 5-grams (Jaccard ~0.3) but only ~10 of its
-    ~70 character 5-grams (~0.75). The two families are indexed apart, each with its own LSH bands; a pair
-    across the boundary is never compared (see benchmarks/data_audit/short_neardup.py for the calibration)."""
+    on character ``char_ngram``-grams, the others on word ``ngram``-grams at ``threshold`` (under 6 words a
+    one-word edit makes another text: "pay 12" is not "pay 13"). The two families are indexed apart, each
+    with its own LSH bands; a pair across the boundary is never compared.
+
+    Short inputs are near-duplicates when they are at most k = ``short_edit_words`` word edits apart (one
+    per 4 words of the shorter text at most) by two signals (:func:`confirm_pairs`): at most k distinct words
+    of either are missing from the other, and their character n-gram Jaccard is at least what k edits leave.
+    One edit of a w-byte word changes about w + n - 1 of a text's S character n-grams, so k edits of
+    ``short_edit_chars``-byte words leave J >= (S - D) / (S + D), D = k * (short_edit_chars + n - 1) (20 with
+    the defaults): the floor ``short_threshold`` (0.5) up to ~10 words, 0.84 at 40. The LSH bands are derived
+    from ``short_threshold``. ``short_edit_words=0``: a plain Jaccard threshold ``short_threshold``.
+    (Calibrated on one set of real sentences, reported on another: benchmarks/data_audit/short_neardup.py.)"""
 
     threshold: float = 0.8
     num_perm: int = 128
@@ -44,7 +52,9 @@ class NearDupParams:
     short_words: int = 50  # 0: word n-grams for every length
     short_min_words: int = 6  # below this a one-word edit is another text ("pay 12" vs "pay 13"): word n-grams
     char_ngram: int = 5
-    short_threshold: float = 0.7
+    short_threshold: float = 0.5
+    short_edit_words: int = 2  # 0: character Jaccard >= short_threshold only
+    short_edit_chars: int = 6  # bytes of an edited word with its separator: 5 bytes per word on average, 7 at p75
 
     def bands_rows(self) -> tuple[int, int]:
         return optimal_bands(self.threshold, self.num_perm, 1.0 - self.fn_weight, self.fn_weight)
@@ -55,6 +65,12 @@ class NearDupParams:
         if self.unit != "word" or self.short_words <= 0:
             return [word]
         return [word, replace(word, unit="char", ngram=self.char_ngram, threshold=self.short_threshold)]
+
+    def edit_budget(self) -> int:
+        """D: character n-grams that ``short_edit_words`` edits change in one text (0: no budget)."""
+        if self.unit != "char" or self.short_edit_words <= 0:
+            return 0
+        return self.short_edit_words * (self.short_edit_chars + self.ngram - 1)
 
     def family_of(self, texts: list[str]) -> np.ndarray:
         """(R,) int: 1 for texts of ``short_min_words`` to ``short_words`` - 1 words (character n-grams), else 0."""
@@ -91,6 +107,39 @@ def union_find_labels(n: int, pairs: np.ndarray) -> np.ndarray:
     return connected_components(g, directed=False)[1].astype(np.int64)
 
 
+def confirm_pairs(params: NearDupParams, sh: Shingles, wsh: Shingles | None, n_words: np.ndarray | None,
+                  pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ok (K,) bool, Jaccard (K,)) for candidate pairs (K, 2) of one family under its ``params``. Word
+    family or no edit budget: exact Jaccard >= threshold. Otherwise both signals of a k-edit difference,
+    k = min(short_edit_words, words // WORDS_PER_EDIT) for the pair's shorter text (``n_words``; 6-7 words get
+    one edit: two would change a third of them): at most k distinct words (``wsh``, word 1-grams) of either
+    text missing from the other, and character Jaccard J >= max(threshold, (S - D) / (S + D)), S the smaller
+    n-gram count of the pair and D = :meth:`NearDupParams.edit_budget`. Cheapest test first: the length
+    bound J <= S / max, then the word sets (~20 ids a text), then the character sets (~100); a pair that
+    fails early gets Jaccard 0."""
+    D = params.edit_budget()
+    if D == 0 or wsh is None or n_words is None or len(pairs) == 0:
+        jac = exact_jaccard(sh, pairs)
+        return jac >= params.threshold, jac
+    sizes = sh.sizes()
+    sa, sb = sizes[pairs[:, 0]], sizes[pairs[:, 1]]
+    S = np.minimum(sa, sb).astype(np.float64)
+    need = np.maximum(params.threshold, (S - D) / (S + D))  # (K,) the pair's character Jaccard threshold
+    k = np.minimum(params.short_edit_words,
+                   np.minimum(n_words[pairs[:, 0]], n_words[pairs[:, 1]]) // WORDS_PER_EDIT)  # (K,) word budget
+    at = np.flatnonzero(S >= need * np.maximum(sa, sb))
+    w = wsh.sizes()
+    wa, wb = w[pairs[at, 0]], w[pairs[at, 1]]
+    at = at[np.abs(wa - wb) <= k[at]]
+    wa, wb = w[pairs[at, 0]], w[pairs[at, 1]]
+    wj = exact_jaccard(wsh, pairs[at])
+    shared = np.rint(wj * (wa + wb) / (1.0 + wj))  # |A & B| from J = I / (|A| + |B| - I)
+    at = at[np.maximum(wa - shared, wb - shared) <= k[at]]
+    jac = np.zeros(len(pairs))
+    jac[at] = exact_jaccard(sh, pairs[at])
+    return jac >= need, jac
+
+
 class _FamilyIndex:
     """The engine for one shingle family, fed batch by batch: per text it keeps the unique 32-bit shingle ids
     (for the exact confirmation) and the LSH band keys, never the signature or the text."""
@@ -100,7 +149,10 @@ class _FamilyIndex:
         self.bands, self.rows = params.bands_rows()
         self.shingler = Shingler(params.ngram, params.seed, params.unit)
         self.hasher = MinHasher(params.num_perm, params.seed)
+        self.words = Shingler(1, params.seed) if params.edit_budget() else None  # the edit budget's word sets
         self.sh_parts: list[Shingles] = []
+        self.word_parts: list[Shingles] = []
+        self.count_parts: list[np.ndarray] = []  # (B,) words per text, for the word budget
         self.key_parts: list[np.ndarray] = []
 
     def add(self, texts: list[str]) -> None:
@@ -109,15 +161,21 @@ class _FamilyIndex:
             sig = self.hasher.signatures(sh)  # (P, B) uint32, dropped after banding
             self.key_parts.append(band_keys(sig, self.bands, self.rows, self.params.seed))
             self.sh_parts.append(sh)
+            if self.words is not None:
+                self.word_parts.append(self.words.shingles(batch))
+                self.count_parts.append(_word_counts(batch))
 
     def result(self) -> NearDupResult:
-        """Every pair whose word n-gram sets have Jaccard >= threshold (found with high probability, see
-        minhash.py for the S-curve), and the clusters they form. Consumes the index.
+        """Every pair whose shingle sets have Jaccard >= threshold (character family: that passes
+        :func:`confirm_pairs`), found with high probability (see minhash.py for the S-curve), and the
+        clusters they form. Consumes the index.
 
         Candidates are confirmed band by band, and a band's candidates already seen in an earlier band are
         skipped: memory holds the codes of the candidates seen (8 bytes each) and the confirmed pairs, never
         every band's candidate pairs at once."""
         sh = _concat_consuming(self.sh_parts)
+        wsh = _concat_consuming(self.word_parts) if self.words is not None else None
+        n_words = np.concatenate(self.count_parts) if self.count_parts else None
         keys = _stack_consuming(self.key_parts, self.bands)
         n = max(len(sh), 1)
         members = np.flatnonzero(sh.sizes() > 0)  # a text without words is no one's near-duplicate
@@ -131,8 +189,7 @@ class _FamilyIndex:
                 continue
             seen = np.concatenate([seen, codes])
             seen.sort(kind="stable")
-            jac = exact_jaccard(sh, np.stack([codes // n, codes % n], axis=1))
-            ok = jac >= self.params.threshold
+            ok, jac = confirm_pairs(self.params, sh, wsh, n_words, np.stack([codes // n, codes % n], axis=1))
             kept_codes.append(codes[ok])
             kept_jac.append(jac[ok])
         del keys
@@ -181,6 +238,10 @@ class NearDupIndex:
         return NearDupResult(pairs, jac, union_find_labels(len(which), pairs), sh,
                              candidates=sum(r.candidates for r in parts), bands=parts[0].bands, rows=parts[0].rows,
                              stats=stats)
+
+
+def _word_counts(texts: list[str]) -> np.ndarray:
+    return np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
 
 
 def _merge_shingles(parts: list[Shingles], glob: list[np.ndarray], n: int) -> Shingles:
@@ -247,6 +308,9 @@ class _FamilyReferenceIndex:
         self.shingler = Shingler(params.ngram, params.seed, params.unit)
         self.hasher = MinHasher(params.num_perm, params.seed)
         self.sh = Shingles.concat([self.shingler.shingles(b) for b in batched(refs, params.batch_records)])
+        self.words = Shingler(1, params.seed) if params.edit_budget() else None
+        self.wsh = self.words.shingles(refs) if self.words is not None else None
+        self.n_words = _word_counts(refs)
         self.sorted_keys, self.owners = [], []
         if not refs:
             return
@@ -261,8 +325,8 @@ class _FamilyReferenceIndex:
         return band_keys(self.hasher.signatures(sh), self.bands, self.rows, self.params.seed)
 
     def best_matches(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Per text: the reference it is most similar to among those at Jaccard >= threshold (-1: none), and
-        that Jaccard (0.0: none)."""
+        """Per text: the reference it is most similar to among its near-duplicates (Jaccard >= threshold,
+        :func:`confirm_pairs`; -1: none), and that Jaccard (0.0: none)."""
         n = len(texts)
         best, best_j = np.full(n, -1, np.int64), np.zeros(n)
         if n == 0 or not self.sorted_keys:
@@ -283,8 +347,9 @@ class _FamilyReferenceIndex:
             return best, best_j
         cand = np.unique(np.concatenate(parts), axis=0)
         both = Shingles.concat([sh, self.sh])
-        jac = exact_jaccard(both, np.stack([cand[:, 0], cand[:, 1] + n], axis=1).astype(np.int64))
-        ok = jac >= self.params.threshold
+        wboth = Shingles.concat([self.words.shingles(texts), self.wsh]) if self.words is not None else None
+        glued = np.stack([cand[:, 0], cand[:, 1] + n], axis=1).astype(np.int64)  # (K, 2) into ``both``
+        ok, jac = confirm_pairs(self.params, both, wboth, np.concatenate([_word_counts(texts), self.n_words]), glued)
         # best per text: sort by (text, -jaccard, reference) and take each text's first
         c, j = cand[ok], jac[ok]
         order = np.lexsort((c[:, 1], -j, c[:, 0]))
@@ -346,7 +411,8 @@ def params_from_config(section) -> NearDupParams:
     return NearDupParams(threshold=section.threshold, num_perm=section.num_perm, ngram=section.ngram,
                          fn_weight=section.lsh_false_negative_weight, short_words=section.short_words,
                          short_min_words=section.short_min_words, char_ngram=section.char_ngram,
-                         short_threshold=section.short_threshold)
+                         short_threshold=section.short_threshold, short_edit_words=section.short_edit_words,
+                         short_edit_chars=section.short_edit_chars)
 
 
 @dataclass

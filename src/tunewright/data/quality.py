@@ -53,6 +53,19 @@ def clearly_english(text: str) -> bool:
     return text.isascii() and len(words) >= 8 and sum(map(_EN_STOP.__contains__, words)) >= 0.2 * len(words)
 
 
+def looks_like_heading(text: str) -> bool:
+    """A heading or a line of numbers, not a sentence: under half of its non-space characters are letters, or
+    three quarters of its words with letters start with a capital ("Section 7 . 2 Indemnification .",
+    "6 AFFIRMATIVE COVENANTS"). Such short lines are what the short-text detector reads as French or
+    German in English data (benchmarks/language_short); German sentences capitalise their nouns, but rarely
+    three words in four."""
+    words = [w for w in text.split() if any(c.isalpha() for c in w)]
+    if not words or 2 * letter_count(text) < len(text) - text.count(" "):
+        return True
+    caps = sum(next(c for c in w if c.isalpha()).isupper() for w in words)
+    return 4 * caps >= 3 * len(words)
+
+
 def duplicate_ngram_fraction(words: list[str], n: int) -> float:
     """Share of the text's word n-grams that repeat an earlier one (0: none, near 1: one phrase looped)."""
     if len(words) < n:
@@ -214,7 +227,8 @@ def language_text(ex: Example, q) -> str | None:
     t = " ".join(m["content"] for m in ex.to_chat() if m["role"] != "system"
                  and m["content"].lstrip()[:1] not in "[{")[:400]
     least = min(q.language_min_chars, q.language_short_min_chars or q.language_min_chars)
-    if len(t) < least or letter_count(t) < least:
+    letters = letter_count(t)
+    if len(t) < least or letters < least or (letters < q.language_min_chars and looks_like_heading(t)):
         return None
     if q.language == "en" and clearly_english(t):
         return None

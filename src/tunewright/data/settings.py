@@ -92,9 +92,12 @@ class QualitySection(Section):
     language_short_min_chars: int | None = Field(
         None, ge=1, description="Also check texts from this many letters up to language_min_chars, with lingua's "
         "high-accuracy models and a minimum relative distance (language_short_min_distance) that leaves an unsure "
-        "text undecided. Measured on real 20-79 letter sentences (benchmarks/language_short): 20 finds 97% of "
-        "French/German/Spanish/Italian/Portuguese ones and flags 1.1% of English loan-agreement lines (headings "
-        "such as 'Section 7 . 2 Indemnification .'). Null: short texts are not checked.")
+        "text undecided; headings and lines of numbers are skipped (three words in four capitalised, or under half "
+        "letters). Measured on real 20-79 letter sentences (benchmarks/language_short, 2026-12-02): 20 finds 96.6% "
+        "of French/German/Spanish/Italian/Portuguese ones and flags 0 of 351 English loan-agreement lines but 0.7% "
+        "of 7,548 English legal, medical and encyclopedic ones (Latin medical terms such as 'a) Salmonella "
+        "typhimurium', foreign names), which wrong_language drops; the models take up to ~5 s and ~200 MB to load. "
+        "Null: short texts are not checked.")
     language_short_min_distance: float = Field(
         0.25, ge=0, lt=1, description="lingua's minimum relative distance for short texts (0.1: recall 0.987, "
         "English false positives 2.0%; 0.25: 0.972 and 1.1%).")
@@ -174,9 +177,20 @@ class NearDuplicateSection(Section):
         "in a text this short one changed word makes another text ('pay 12' vs 'pay 13').")
     char_ngram: int = Field(5, ge=2, description="Characters (UTF-8 bytes) per shingle for short inputs.")
     short_threshold: float = Field(
-        0.7, gt=0, le=1, description="Jaccard of character n-gram sets at or above which two short inputs are "
-        "near-duplicates (calibrated in benchmarks/data_audit/short_neardup.py: one- and two-word edits of real "
-        "8-40 word sentences).")
+        0.5, gt=0, le=1, description="Lowest Jaccard of character n-gram sets at which two short inputs can be "
+        "near-duplicates, and the threshold their LSH bands are derived from; with short_edit_words 0 it is the "
+        "whole rule (0.7 before 2026-12-02).")
+    short_edit_words: int = Field(
+        2, ge=0, description="Short inputs are near-duplicates when they are at most this many word edits apart "
+        "(and one per 4 words of the shorter input: 6-7 word inputs get one) by two signals: at most that many "
+        "distinct words of either are missing from the other, and their character n-gram Jaccard is at least "
+        "(S - D) / (S + D), S the smaller n-gram count, D = short_edit_words * (short_edit_chars + char_ngram - "
+        "1), so the threshold rises with the length (short_threshold up to ~10 words, 0.84 at 40). Calibrated on "
+        "one set of real sentences and reported on another (benchmarks/data_audit/short_neardup.py). 0: character "
+        "Jaccard >= short_threshold only.")
+    short_edit_chars: int = Field(
+        6, ge=1, description="Bytes one edited word is taken to change, its separator included (words average 5 "
+        "bytes in the benchmark's sentences): sets D above.")
     keep: Literal["first", "longest", "shortest"] = Field(
         "first", description="Which member of a near-duplicate cluster is kept: first in input order, or the "
         "longest/shortest input.")
