@@ -31,12 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tunewright.assets import resolve_path  # noqa: E402
-from tunewright.config import load_config  # noqa: E402
+from tunewright.evaluation.artifacts import EvalArtifacts, pair_by_id  # noqa: E402
+from tunewright.evaluation.forgetting import compare, task_comparisons  # noqa: E402
 from tunewright.cost.lifecycle import labeling_cost  # noqa: E402
 from tunewright.evaluation import metrics as M  # noqa: E402
 from tunewright.evaluation.tasks import make_task  # noqa: E402
 from tunewright.labeling.run import label_examples, load_functions, relabel  # noqa: E402
-from tunewright.pipeline import Session, new_run, stage_eval, stage_train  # noqa: E402
+from tunewright.pipeline import Session, load_demo_config, new_run, stage_eval, stage_train  # noqa: E402
 from tunewright.records import read_files, write_jsonl  # noqa: E402
 
 
@@ -72,7 +73,7 @@ def main() -> None:
             f"labeling.rules_file={ROOT / 'examples/labeling/finance_rules.yaml'}",
             f"project.runs_dir={out_dir / 'runs'}", "general.enabled=false", f"training.max_steps={a.steps}",
             f"task.max_test_examples={a.test}", f"task.max_new_tokens={a.max_new_tokens}", "project.name=hybrid"]
-    cfg = load_config(None, base)
+    cfg = load_demo_config(False, base)  # the demo's model, data, instruction and task; labels vary by arm
     task = make_task(cfg.task)
     examples = read_files([resolve_path(cfg.data.train_files[0])]).examples
     order = np.random.default_rng(0).permutation(len(examples))
@@ -118,6 +119,7 @@ def main() -> None:
                                    "label_model": cfg.labeling.label_model},
            "arms": {}}
     base_done = None
+    tuned_rows: dict[str, list[dict]] = {}
     for name, answers in arms.items():
         t0 = time.perf_counter()
         run = new_run(cfg)
@@ -127,19 +129,31 @@ def main() -> None:
         write_jsonl(run.data_dir / "validation.jsonl", val)
         write_jsonl(run.data_dir / "test.jsonl", test)
         if base_done is None:
-            base_done = stage_eval(cfg, run, "base", session)["task"]
+            base_done = {"value": stage_eval(cfg, run, "base", session).value}
+            base_eval = run.eval_dir / "base"
+        else:  # the same base on the same test items for every arm
+            import shutil
+            shutil.copytree(base_eval, run.eval_dir / "base")
         stage_train(cfg, run, session)
-        tuned = stage_eval(cfg, run, "tuned", session)["task"]
+        tuned = stage_eval(cfg, run, "tuned", session)
+        tuned = {"value": tuned.value}
+        art = EvalArtifacts.load(run.eval_dir)
+        headline, _ = task_comparisons(art, cfg)
+        tuned["ci"] = headline["tuned_ci"]
+        tuned_rows[name] = art.predictions["tuned"]
         label_f1 = M.entity_f1([task.parse(x) or [] for x in answers], gold_parsed)["f1"]
         n_rev = 0 if name == "label_model" else (None if name == "gold" else int(name.split("+")[1].split("_")[0]))
         res["arms"][name] = {"training_label_entity_f1": round(label_f1, 4), "tuned_entity_f1": tuned["value"],
-                             "tuned_detail": {k: tuned.get(k) for k in ("entity_precision", "entity_recall")},
+                             "tuned_entity_f1_ci": tuned["ci"],
                              "labeling_usd": arm_costs(cfg, len(pool), n_rev), "seconds": round(time.perf_counter() - t0),
                              "run": str(run.path)}
         print(name, res["arms"][name], flush=True)
     res["base_entity_f1"] = base_done["value"]
     lm = res["arms"]["label_model"]
-    for name, arm in res["arms"].items():
+    for name, arm in res["arms"].items():  # paired on the same test items: this arm minus the label-model arm
+        if name != "label_model":
+            arm["paired_vs_label_model"] = compare(pair_by_id(tuned_rows["label_model"], tuned_rows[name]),
+                                                   task.statistic, task.item_vector, cfg, True)["change_ci"]
         d_f1 = arm["tuned_entity_f1"] - lm["tuned_entity_f1"]
         d_usd = arm["labeling_usd"]["expected"] - lm["labeling_usd"]["expected"]
         arm["usd_per_f1_point_vs_label_model"] = round(d_usd / (100 * d_f1), 2) if d_f1 > 0 and d_usd > 0 else None
