@@ -35,8 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from tunewright.pipeline import Session, load_demo_config, new_run, stage_audit, stage_eval, stage_split, \
-    stage_train  # noqa: E402
+from tunewright.pipeline import Session, load_demo_config, run_all  # noqa: E402
 from tunewright.project import Run  # noqa: E402
 from tunewright.studies.subrun import child_config  # noqa: E402
 from tunewright.studies.tune import keep_at_rung, tune  # noqa: E402
@@ -113,13 +112,8 @@ def main() -> None:
               "tuning.min_peers=3", "tuning.keep_fraction=0.5", "tuning.rungs=[0.5]"]
     cfg = load_demo_config(True, common)
     t0 = time.perf_counter()
-    parent = new_run(cfg)
+    parent, _ = run_all(cfg, force=True)  # the default configuration, trained and evaluated (no auto-mitigation)
     session = Session(cfg)
-    stage_audit(cfg, parent, session, force=True)
-    stage_split(cfg, parent)
-    stage_eval(cfg, parent, "base", session)
-    stage_train(cfg, parent, session)
-    stage_eval(cfg, parent, "tuned", session)
     setup_s = time.perf_counter() - t0
 
     runs = {}

@@ -18,6 +18,17 @@ from tiny_train import tiny_study_overrides
 pytestmark = pytest.mark.slow
 
 
+def _trained(cfg):
+    """Audited, split, trained and evaluated (base and tuned), as run_all leaves a run before auto-mitigation."""
+    run = new_run(cfg)
+    stage_audit(cfg, run, force=True)
+    stage_split(cfg, run)
+    stage_eval(cfg, run, "base")
+    stage_train(cfg, run)
+    stage_eval(cfg, run, "tuned")
+    return run
+
+
 @pytest.fixture
 def scripted_gate(monkeypatch):
     real = am._verdict
@@ -38,12 +49,7 @@ def test_failed_gate_hands_over_the_first_arm_that_passes(tmp_path, tiny_model_d
                                    "tuning.general_paragraphs=2", "tuning.general_mmlu=3",
                                    "tuning.max_validation_examples=6"])
     assert cfg.training.mitigation == "auto"  # the default
-    run = new_run(cfg)
-    stage_audit(cfg, run, force=True)
-    stage_split(cfg, run)
-    stage_eval(cfg, run, "base")
-    stage_train(cfg, run)
-    stage_eval(cfg, run, "tuned")
+    run = _trained(cfg)
     first_model = (run.model_dir / "adapter_model.safetensors").read_bytes()
     first_preds = (run.eval_dir / "tuned" / "predictions.jsonl").read_text()
 
@@ -86,12 +92,7 @@ def test_failed_gate_hands_over_the_first_arm_that_passes(tmp_path, tiny_model_d
 
 def test_a_passing_gate_runs_nothing_and_off_hands_over_as_trained(tmp_path, tiny_model_dir, monkeypatch):
     cfg = load_demo_config(False, [*tiny_study_overrides(tiny_model_dir, tmp_path / "runs")])
-    run = new_run(cfg)
-    stage_audit(cfg, run, force=True)
-    stage_split(cfg, run)
-    stage_eval(cfg, run, "base")
-    stage_train(cfg, run)
-    stage_eval(cfg, run, "tuned")
+    run = _trained(cfg)
     real = am._verdict
     monkeypatch.setattr(am, "_verdict", lambda d, c: {**real(d, c), "verdict": "pass"})
     assert stage_auto_mitigation(cfg, run) is None and not (run.path / "mitigation_auto").exists()
