@@ -64,11 +64,13 @@ def test_stage_by_stage_on_own_data(tmp_path):
             "task.max_test_examples=3", "--set", "task.max_new_tokens=24", "--set", "general.perplexity_paragraphs=2",
             "--set", "general.mmlu_questions=4", "--set", "split.test_fraction=0.2"]
     p = tw("data", "audit", "-c", cfg, *sets, cwd=tmp_path)
-    # the bad line, the exact copy, and one near-duplicate pair among the 60 sentences (character shingles)
-    assert "input records 62, used 59, quarantined 3" in p.stdout and "near_duplicate: 1" in p.stdout
+    # the bad line and the exact copy. The closest pair of the 60 sentences ("... specified by Bank ." vs
+    # "... specified from time to time by Bank .") is 4 inserted words apart: over the short-record rule's 2 word
+    # edits (2026-12-02), so it is kept (it was a near-duplicate under the plain character rule of 2026-12-01)
+    assert "input records 62, used 60, quarantined 2" in p.stdout and "near_duplicate:" not in p.stdout
     run = Path(re.search(r"run: (\S+)", p.stdout).group(1))
     q = [json.loads(x) for x in (run / "data" / "quarantine.jsonl").read_text().splitlines()]
-    assert sorted(r["reasons"][0] for r in q) == ["bad_json", "exact_duplicate", "near_duplicate"]
+    assert sorted(r["reasons"][0] for r in q) == ["bad_json", "exact_duplicate"]
     assert any(r["source"] == "own.jsonl:41" for r in q)
 
     p = tw("split", "--run", run, cwd=tmp_path)
