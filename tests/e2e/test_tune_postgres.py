@@ -14,17 +14,15 @@ import pytest
 
 from tunewright.pipeline import load_demo_config
 from tunewright.pipeline import Session, new_run, stage_audit, stage_eval, stage_split, stage_train
+from tiny_train import tiny_study_overrides
 
 pytestmark = pytest.mark.slow
 
 
 def _overrides(tmp_path, model_dir, trials):
-    return [
-        f"model.name_or_path={model_dir}", "model.gguf_file=null", f"project.runs_dir={tmp_path / 'runs'}",
-        "data.max_records=120", "audit.checks=[schema, exact_duplicate, conflicting_duplicate, token_length]",
-        "split.validation_fraction=0.1", "split.test_fraction=0.1",
-        "training.max_steps=2", "training.batch_size=4", "training.save_steps=1", "training.warmup_ratio=0",
-        "task.max_new_tokens=4", "task.max_test_examples=6",
+    return [  # the studies' tiny run, smaller still, with a checkpoint every step (a killed worker resumes)
+        *tiny_study_overrides(model_dir, tmp_path / "runs"),
+        "data.max_records=120", "training.save_steps=1", "task.max_new_tokens=4", "task.max_test_examples=6",
         "general.perplexity_paragraphs=2", "general.mmlu_questions=3",
         f"tuning.trials={trials}", "tuning.rerun_top=0", "tuning.general_paragraphs=2", "tuning.general_mmlu=2",
         "tuning.max_validation_examples=4", "tuning.rungs=[]", "tuning.heartbeat_seconds=1",

@@ -61,6 +61,23 @@ def general_comparison(art: EvalArtifacts, cfg: Config, names: list[str], higher
     return out
 
 
+def gate_verdict(art: EvalArtifacts, cfg: Config) -> dict:
+    """The forgetting gate's verdict of one evaluated run (every general task its tuned evaluation holds)."""
+    names = list(art.metrics["tuned"]["general"])
+    base = art.metrics["base"]["general"]
+    return forgetting_verdict(general_comparison(art, cfg, names, {n: base[n]["higher_is_better"] for n in names}),
+                              cfg.general.gate)
+
+
+def paired_task_change(cfg: Config, first: list[dict], second: list[dict]) -> dict:
+    """The task metric of ``second``'s predictions against ``first``'s on the same items (joined by id): both
+    values with intervals and the paired change."""
+    from tunewright.evaluation.artifacts import pair_by_id
+
+    task = make_task(cfg.task)
+    return compare(pair_by_id(first, second), task.statistic, task.item_vector, cfg, True)
+
+
 def forgetting_verdict(per_task: dict[str, dict], gate: ForgettingGate) -> dict:
     """pass / warn / fail, with the reasons in words."""
     if not per_task:

@@ -32,27 +32,19 @@ KIND = "mitigation_auto"
 
 def _verdict(run_eval_dir, cfg: Config) -> dict:
     from tunewright.evaluation.artifacts import EvalArtifacts
-    from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison
+    from tunewright.evaluation.forgetting import gate_verdict
 
     art = EvalArtifacts.load(run_eval_dir)
-    base = art.metrics["base"]
-    names = list(art.metrics["tuned"]["general"])
-    comp = general_comparison(art, cfg, names, {n: base["general"][n]["higher_is_better"] for n in names})
-    out = forgetting_verdict(comp, cfg.general.gate)
-    out["task"] = float(art.metrics["tuned"]["task"]["value"])
-    return out
+    return gate_verdict(art, cfg) | {"task": float(art.metrics["tuned"]["task"]["value"])}
 
 
 def _paired_change(cfg: Config, first_eval, arm_eval) -> dict:
     """The arm's task metric minus the first model's, on the same items (paired bootstrap interval)."""
-    from tunewright.evaluation.artifacts import EvalArtifacts, pair_by_id
-    from tunewright.evaluation.forgetting import compare
-    from tunewright.evaluation.tasks import make_task
+    from tunewright.evaluation.artifacts import EvalArtifacts
+    from tunewright.evaluation.forgetting import paired_task_change
 
-    task = make_task(cfg.task)
-    a, b = EvalArtifacts.load(first_eval), EvalArtifacts.load(arm_eval)
-    return compare(pair_by_id(a.predictions["tuned"], b.predictions["tuned"]), task.statistic, task.item_vector,
-                   cfg, True)["change_ci"]
+    return paired_task_change(cfg, EvalArtifacts.load(first_eval).predictions["tuned"],
+                              EvalArtifacts.load(arm_eval).predictions["tuned"])["change_ci"]
 
 
 def _hand_over(run: Run, chosen: Run) -> None:

@@ -114,13 +114,11 @@ def tuning_overrides(cfg: Config) -> list[str]:
 def score_subrun(sub: SubRun) -> dict:
     """Validation metric, ability change and gate verdict, seconds and estimated GPU dollars of one sub-run."""
     from tunewright.evaluation.artifacts import EvalArtifacts
-    from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison
+    from tunewright.evaluation.forgetting import gate_verdict
 
     art = EvalArtifacts.load(sub.run.eval_dir)
-    m, base = art.metrics["tuned"], art.metrics["base"]
-    names = list(m["general"])
-    comp = general_comparison(art, sub.cfg, names, {n: base["general"][n]["higher_is_better"] for n in names})
-    verdict = forgetting_verdict(comp, sub.cfg.general.gate)
+    m = art.metrics["tuned"]
+    verdict = gate_verdict(art, sub.cfg)
     tr = sub.train_result()
     seconds = float(tr["seconds"]) + sum(float(v) for v in m.get("timings", {}).values()) \
         + float(tr.get("earlier_train_seconds", 0.0)) + float(tr.get("earlier_eval_seconds", 0.0))  # a rung's too
@@ -443,16 +441,15 @@ def write_chosen_config(cfg: Config, run: Run, overrides: list[str]) -> Path:
 def compare_on_test(cfg: Config, run: Run, session, overrides: list[str]) -> dict:
     """The chosen configuration trained as a sub-run and scored on test, against the run's own (default) tuned
     model on the same items: both metrics with intervals and the paired interval on the difference."""
-    from tunewright.evaluation.artifacts import EvalArtifacts, pair_by_id
-    from tunewright.evaluation.forgetting import compare, forgetting_verdict, general_comparison
+    from tunewright.evaluation.artifacts import EvalArtifacts
+    from tunewright.evaluation.forgetting import forgetting_verdict, general_comparison, paired_task_change
     from tunewright.evaluation.tasks import make_task
 
     sub = run_subrun(run, cfg, "tuning", "chosen", overrides, session, eval_split="test")
     task = make_task(cfg.task)
     default, chosen = EvalArtifacts.load(run.eval_dir), EvalArtifacts.load(sub.run.eval_dir)
     # "base" of this comparison is the default configuration's tuned model, paired by example id
-    paired = compare(pair_by_id(default.predictions["tuned"], chosen.predictions["tuned"]), task.statistic,
-                     task.item_vector, cfg, True)
+    paired = paired_task_change(cfg, default.predictions["tuned"], chosen.predictions["tuned"])
     base = default.metrics["base"]
     names = list(base["general"])
     hib = {n: base["general"][n]["higher_is_better"] for n in names}
