@@ -8,9 +8,10 @@ are re-exported here, so ``from tunewright.records import read_files`` keeps wor
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from tunewright.errors import InputError
@@ -76,7 +77,18 @@ class Example:
         return self.to_chat()[-1]["content"]
 
     def to_json(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if v is not None}
+        """The fields that are set, as a new dict whose lists and dicts are copies (what ``dataclasses.asdict``
+        gives, built by hand: asdict's generic deep copy was a third of writing the clean set)."""
+        d: dict[str, Any] = {}
+        if self.messages is not None:
+            d["messages"] = [dict(m) for m in self.messages]  # message values are strings (validated)
+        for k in ("prompt", "completion", "text", "label"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        d["meta"] = copy.deepcopy(self.meta) if self.meta else {}
+        d["source"] = self.source
+        d["id"] = self.id
         return d
 
     @classmethod
@@ -95,7 +107,7 @@ class Rejected:
     id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k in ("source", "reason", "detail", "raw", "id") if (v := getattr(self, k)) is not None}
 
 
 @dataclass
@@ -109,9 +121,31 @@ class NoUsableRecords(InputError):
     """A file (or set of files) in which no record could be used."""
 
 
+_json_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str (C when built)
+
+
+def _chat_json(content: Any) -> str | None:
+    """``json.dumps(content, sort_keys=True, ensure_ascii=False)`` for ``{"messages": [{"role", "content"}...]}``
+    with string values, written directly (3x faster: the hash of every example, twice per audit); None for
+    any other shape."""
+    if len(content) != 1 or type(content.get("messages")) is not list:
+        return None
+    parts = []
+    for m in content["messages"]:
+        if type(m) is not dict or len(m) != 2:
+            return None
+        c, r = m.get("content"), m.get("role")
+        if type(c) is not str or type(r) is not str:
+            return None
+        parts.append('{"content": ' + _json_str(c) + ', "role": ' + _json_str(r) + "}")
+    return '{"messages": [' + ", ".join(parts) + "]}"
+
+
 def content_hash(content: Any) -> str:
-    blob = json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()[:16]
+    text = _chat_json(content) if type(content) is dict else None
+    if text is None:
+        text = json.dumps(content, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _validate_messages(msgs: Any) -> str | None:

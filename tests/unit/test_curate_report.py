@@ -50,14 +50,35 @@ def test_drop_reasons_override_keep_reasons(tmp_path):
 
 def test_process_pool_gives_the_same_verdicts(tmp_path):
     texts = ["Mail a@b.com", "plain", "<b>x</b>", "As an AI language model, I cannot", "ok ok ok ok " * 10]
-    examples = [Example(prompt=f"{texts[i % 5]} #{i}", completion=f"answer {texts[(i * 3) % 5]}") for i in range(400)]
-    names = ["normalization", "quality", "pii"]
+    examples = [Example(prompt=f"{texts[i % 5]} #{i % 350}", completion=f"answer {texts[(i * 3) % 5]}")
+                for i in range(400)]
+    # pooled checks (forked workers) and in-process ones (duplicates), which run at the same time
+    names = ["normalization", "exact_duplicate", "quality", "conflicting_duplicate", "pii"]
     ctx = CheckContext()
     serial, _ = run_all_checks(examples, ctx, names, workers=1)
     pooled, secs = run_all_checks(examples, ctx, names, workers=2, min_parallel=10)
     key = lambda v: (v.index, v.reason, v.detail)  # noqa: E731
     assert "per_example_checks_pool" in secs and len(serial) > 100
-    assert sorted(map(key, pooled)) == sorted(map(key, serial))
+    assert {v.reason for v in serial} >= {"exact_duplicate", "pii_email"}
+    assert list(map(key, pooled)) == list(map(key, serial))  # the same verdicts in the same order
+
+
+def test_token_length_in_the_pool_gives_the_same_lengths(smol_tokenizer):
+    """token_length runs in the forked workers with the real (Rust) tokenizer, after this process has used its
+    thread pool: the same verdicts and the same lengths come back, and nothing hangs."""
+    long = "clause " * 300
+    examples = [Example(prompt=f"{'Mail a@b.com' if i % 7 == 0 else 'plain'} {long if i % 11 == 0 else ''} #{i}",
+                        completion="ok") for i in range(300)]
+    names = ["pii", "token_length"]
+    results = []
+    for workers in (1, 2):
+        ctx = CheckContext(tokenizer=smol_tokenizer, max_seq_tokens=256)
+        smol_tokenizer.backend_tokenizer.encode_batch(["warm the thread pool"] * 64)  # the parent has used it
+        got, secs = run_all_checks(examples, ctx, names, workers=workers, min_parallel=10)
+        results.append(([(v.index, v.reason, v.detail) for v in got], ctx.token_lengths.array(len(examples))))
+    (serial, serial_len), (pooled, pooled_len) = results
+    assert {r for _, r, _ in serial} == {"pii_email", "too_long"}
+    assert pooled == serial and (pooled_len == serial_len).all() and (serial_len > 0).all()
 
 
 def test_audit_page_escapes_untrusted_text(tmp_path):

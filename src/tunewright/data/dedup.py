@@ -69,7 +69,7 @@ class NearDuplicateCheck(BatchCheck):
         params = self.index.params
         keep_rule = nd.keep if nd is not None else "first"
         drop, drop_conflicts = (nd.drop, nd.drop_conflicts) if nd is not None else (True, False)
-        res = self.index.result()
+        res = self.index.result(ctx.workers)
         self.index, self.seen = None, np.zeros(0, np.int64)
         rep, lengths, answers = self.rep.array(), self.lengths.array(), self.answers.array()
         src = ctx.sources

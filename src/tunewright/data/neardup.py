@@ -55,16 +55,20 @@ class NearDupParams:
     short_threshold: float = 0.5
     short_edit_words: int = 2  # 0: character Jaccard >= short_threshold only
     short_edit_chars: int = 6  # bytes of an edited word with its separator: 5 bytes per word on average, 7 at p75
+    short_band_threshold: float | None = 0.6  # the short family's LSH bands (None: short_threshold)
+    band_threshold: float | None = None  # this family's LSH bands are derived from it (None: threshold)
 
     def bands_rows(self) -> tuple[int, int]:
-        return optimal_bands(self.threshold, self.num_perm, 1.0 - self.fn_weight, self.fn_weight)
+        t = self.band_threshold if self.band_threshold is not None else self.threshold
+        return optimal_bands(t, self.num_perm, 1.0 - self.fn_weight, self.fn_weight)
 
     def families(self) -> list["NearDupParams"]:
         """[word family] or [word family, character family] (index 1 = short inputs)."""
         word = replace(self, short_words=0)
         if self.unit != "word" or self.short_words <= 0:
             return [word]
-        return [word, replace(word, unit="char", ngram=self.char_ngram, threshold=self.short_threshold)]
+        return [word, replace(word, unit="char", ngram=self.char_ngram, threshold=self.short_threshold,
+                              band_threshold=self.short_band_threshold)]
 
     def edit_budget(self) -> int:
         """D: character n-grams that ``short_edit_words`` edits change in one text (0: no budget)."""
@@ -165,14 +169,16 @@ class _FamilyIndex:
                 self.word_parts.append(self.words.shingles(batch))
                 self.count_parts.append(_word_counts(batch))
 
-    def result(self) -> NearDupResult:
+    def result(self, workers: int = 1) -> NearDupResult:
         """Every pair whose shingle sets have Jaccard >= threshold (character family: that passes
         :func:`confirm_pairs`), found with high probability (see minhash.py for the S-curve), and the
         clusters they form. Consumes the index.
 
-        Candidates are confirmed band by band, and a band's candidates already seen in an earlier band are
-        skipped: memory holds the codes of the candidates seen (8 bytes each) and the confirmed pairs, never
-        every band's candidate pairs at once."""
+        The bands' candidates are collected band by band, each dropping those an earlier band found: memory
+        holds the codes of the candidates (8 bytes each), never every band's pairs at once. They are then
+        confirmed in chunks, in ``workers`` forked processes (data/parallel.py:fork_map)."""
+        from tunewright.data.parallel import fork_map
+
         sh = _concat_consuming(self.sh_parts)
         wsh = _concat_consuming(self.word_parts) if self.words is not None else None
         n_words = np.concatenate(self.count_parts) if self.count_parts else None
@@ -180,27 +186,38 @@ class _FamilyIndex:
         n = max(len(sh), 1)
         members = np.flatnonzero(sh.sizes() > 0)  # a text without words is no one's near-duplicate
         seen = np.zeros(0, np.int64)
-        kept_codes, kept_jac = [], []
         for codes in band_pair_codes(keys, members, self.params.max_bucket_pairs, n):
             if seen.size:
                 pos = np.minimum(np.searchsorted(seen, codes), seen.size - 1)
                 codes = codes[seen[pos] != codes]
-            if codes.size == 0:
-                continue
-            seen = np.concatenate([seen, codes])
-            seen.sort(kind="stable")
-            ok, jac = confirm_pairs(self.params, sh, wsh, n_words, np.stack([codes // n, codes % n], axis=1))
-            kept_codes.append(codes[ok])
-            kept_jac.append(jac[ok])
+            if codes.size:
+                seen = np.concatenate([seen, codes])
+                seen.sort(kind="stable")  # two sorted runs: a linear merge
         del keys
-        code = np.concatenate(kept_codes) if kept_codes else np.zeros(0, np.int64)
-        jac = np.concatenate(kept_jac) if kept_jac else np.zeros(0)
-        order = np.argsort(code, kind="stable")
-        code, jac = code[order], jac[order]
+        shared = {"params": self.params, "sh": sh, "wsh": wsh, "n_words": n_words, "n": n}
+        chunk = max(CONFIRM_CHUNK, -(-seen.size // (4 * max(1, workers))))  # a few chunks per worker: balance
+        parts = fork_map(_confirm_chunk, [seen[a:a + chunk] for a in range(0, seen.size, chunk)], shared, workers)
+        code = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, np.int64)
+        jac = np.concatenate([j for _, j in parts]) if parts else np.zeros(0)
         pairs = np.stack([code // n, code % n], axis=1) if code.size else np.zeros((0, 2), np.int64)
         labels = union_find_labels(len(sh), pairs)
         return NearDupResult(pairs, jac, labels, sh, candidates=int(seen.size), bands=self.bands, rows=self.rows,
                              stats={"records": len(sh), "shingles": int(sh.ids.size)})
+
+
+CONFIRM_CHUNK = 200_000  # candidate pairs per confirmation call: temporaries stay ~100 MB
+
+
+def _confirm_chunk(shared: dict, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(confirmed codes, their Jaccard) of sorted candidate codes ``i * n + j``, in pieces of CONFIRM_CHUNK."""
+    n, out_c, out_j = shared["n"], [], []
+    for a in range(0, codes.size, CONFIRM_CHUNK):
+        c = codes[a:a + CONFIRM_CHUNK]
+        ok, jac = confirm_pairs(shared["params"], shared["sh"], shared["wsh"], shared["n_words"],
+                                np.stack([c // n, c % n], axis=1))
+        out_c.append(c[ok])
+        out_j.append(jac[ok])
+    return np.concatenate(out_c), np.concatenate(out_j)
 
 
 class NearDupIndex:
@@ -219,11 +236,11 @@ class NearDupIndex:
         for f, index in enumerate(self.fams):
             index.add([t for t, k in zip(texts, fam.tolist()) if k == f])
 
-    def result(self) -> NearDupResult:
+    def result(self, workers: int = 1) -> NearDupResult:
         """Every pair whose shingle sets have Jaccard >= their family's threshold, and the clusters they form.
-        Consumes the index."""
+        Consumes the index. ``workers``: processes that confirm the candidates."""
         which = np.concatenate(self.which) if self.which else np.zeros(0, np.int64)
-        parts = [index.result() for index in self.fams]
+        parts = [index.result(workers) for index in self.fams]
         glob = [np.flatnonzero(which == f) for f in range(len(parts))]  # family-local -> input position
         pairs = np.concatenate([g[r.pairs] for g, r in zip(glob, parts)]) if len(which) else np.zeros((0, 2), np.int64)
         jac = np.concatenate([r.jaccard for r in parts])
@@ -412,7 +429,7 @@ def params_from_config(section) -> NearDupParams:
                          fn_weight=section.lsh_false_negative_weight, short_words=section.short_words,
                          short_min_words=section.short_min_words, char_ngram=section.char_ngram,
                          short_threshold=section.short_threshold, short_edit_words=section.short_edit_words,
-                         short_edit_chars=section.short_edit_chars)
+                         short_edit_chars=section.short_edit_chars, short_band_threshold=section.short_band_threshold)
 
 
 @dataclass

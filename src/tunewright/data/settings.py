@@ -188,6 +188,10 @@ class NearDuplicateSection(Section):
         "1), so the threshold rises with the length (short_threshold up to ~10 words, 0.84 at 40). Calibrated on "
         "one set of real sentences and reported on another (benchmarks/data_audit/short_neardup.py). 0: character "
         "Jaccard >= short_threshold only.")
+    short_band_threshold: float | None = Field(
+        0.6, gt=0, le=1, description="The Jaccard the short inputs' LSH bands are tuned for (null: "
+        "short_threshold). Only 6-10 word pairs can be near-duplicates below 0.6; bands for 0.6 find 2.8x fewer "
+        "candidates to confirm at a recall 0.001-0.003 lower (benchmarks/data_audit/short_neardup.py).")
     short_edit_chars: int = Field(
         6, ge=1, description="Bytes one edited word is taken to change, its separator included (words average 5 "
         "bytes in the benchmark's sentences): sets D above.")
