@@ -12,6 +12,11 @@ back as recall. Writes results-<date>.json beside this file.
 
     python benchmarks/data_audit_checks/run.py [--records 100000]
 
+Speed against a baseline checkout (``--compare-src``: its ``src``), arms interleaved, each a child process;
+writes compare-<date>.json:
+
+    python benchmarks/data_audit_checks/run.py --compare-src /tmp/tw-bf84d80/src --rounds 1
+
 Memory (``--memory-records 1000000``): the same generator writes 1,000,000 records, and the full audit runs in
 a child process per arm whose peak RSS (ru_maxrss) is the result; target 4 GB. Baseline arm, same run: the
 in-memory audit as it was before streaming (``--baseline-src``: the ``src`` folder of a checkout of commit
@@ -75,10 +80,10 @@ def make_records(n: int, seed: int = 0) -> tuple[list[dict], dict[str, int]]:
     return out, planted
 
 
-def child(data: str, out: str) -> None:
+def child(data: str, out: str, workers: str = "1") -> None:
     """One audit of ``data`` in this process; prints seconds, peak RSS and the counts as JSON."""
     tok = load_tokenizer(resolve_model(ModelSection()), ModelSection())
-    cfg = load_demo_config(overrides=[f"data.train_files=[{data}]", "audit.workers=1"])
+    cfg = load_demo_config(overrides=[f"data.train_files=[{data}]", f"audit.workers={workers}"])
     t0 = time.perf_counter()
     s = audit_data(cfg, Path(out), get_tokenizer=lambda: tok).summary
     secs = time.perf_counter() - t0
@@ -125,16 +130,55 @@ def memory(n: int, baseline_src: str | None) -> None:
     print(json.dumps(result, indent=2))
 
 
+def compare(n: int, baseline_src: str, rounds: int) -> None:
+    """Wall seconds of the full audit, baseline code against this code, arms interleaved in one run."""
+    tmp = Path(tempfile.mkdtemp(prefix="tw-audit-cmp-"))
+    records, _ = make_records(n)
+    data = tmp / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    del records
+    here = str(Path(__file__).resolve().parents[2] / "src")
+    arms: dict[str, list] = {}
+    for r in range(rounds):
+        for name, src, workers in (("baseline workers=1", baseline_src, 1), ("workers=2", here, 2),
+                                   ("workers=1", here, 1)):
+            p = subprocess.run([sys.executable, __file__, "--child", str(data), str(tmp / f"{r}-{workers}-{len(src)}"),
+                                str(workers)], env={**os.environ, "PYTHONPATH": src}, capture_output=True, text=True)
+            got = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {"failed": p.stderr[-2000:]}
+            arms.setdefault(name, []).append(got)
+            print(name, got.get("seconds"), flush=True)
+    best = {k: min(a["seconds"] for a in v) for k, v in arms.items()}
+    result = {"date": dt.date.today().isoformat(), "records": n, "baseline_src": baseline_src, "rounds": rounds,
+              "seconds": {k: [a.get("seconds") for a in v] for k, v in arms.items()}, "best_seconds": best,
+              "speedup_vs_baseline": {k: round(best["baseline workers=1"] / v, 2) for k, v in best.items()},
+              "same_counts_workers_1_and_2": len({json.dumps([a["used"], a["quarantined"], a["reasons"]])
+                                                 for k, v in arms.items() if "baseline" not in k for a in v}) == 1,
+              "counts": {k: {"used": v[0]["used"], "quarantined": v[0]["quarantined"], "reasons": v[0]["reasons"]}
+                         for k, v in arms.items()},
+              "check_seconds": {k: v[0]["check_seconds"] for k, v in arms.items()}, "target_seconds": 30,
+              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+              "load_average_after": os.getloadavg()}
+    out = Path(__file__).with_name(f"compare-{result['date']}.json")
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("best_seconds", "speedup_vs_baseline", "same_counts_workers_1_and_2")},
+                     indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--baseline-records", type=int, default=10_000)
     ap.add_argument("--memory-records", type=int)
     ap.add_argument("--baseline-src")
-    ap.add_argument("--child", nargs=2)
+    ap.add_argument("--child", nargs="+")
+    ap.add_argument("--compare-src", help="speed against another checkout's src (the baseline): arms baseline "
+                    "workers=1, this workers=2, this workers=1, each a child process, --rounds times interleaved")
+    ap.add_argument("--rounds", type=int, default=1)
     args = ap.parse_args()
     if args.child:
         return child(*args.child)
+    if args.compare_src:
+        return compare(args.records, args.compare_src, args.rounds)
     if args.memory_records:
         return memory(args.memory_records, args.baseline_src)
     tmp = Path(tempfile.mkdtemp(prefix="tw-audit-bench-"))
