@@ -126,7 +126,7 @@ _json_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False
 
 def _chat_json(content: Any) -> str | None:
     """``json.dumps(content, sort_keys=True, ensure_ascii=False)`` for ``{"messages": [{"role", "content"}...]}``
-    with string values, written directly (3x faster: the hash of every example, twice per audit); None for
+    with string values, written directly (2x faster: the hash of every example, twice per audit); None for
     any other shape."""
     if len(content) != 1 or type(content.get("messages")) is not list:
         return None

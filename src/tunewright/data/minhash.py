@@ -328,8 +328,8 @@ def exact_jaccard(sh: Shingles, pairs: np.ndarray, batch: int = 2048) -> np.ndar
     For a batch of pairs, each side's ids are tagged with the pair number (pair << 32 | id). A record's ids are
     sorted and unique (:meth:`Shingler.shingles`), so each side's tagged array is sorted, and a shared shingle
     of a pair is a value of the second side found in the first: one ``searchsorted`` of sorted keys, which
-    NumPy walks forward from the previous hit. That is about 2x faster than sorting both sides together (the
-    method before 2026-12-03), which stays as the fallback for ids that are not sorted."""
+    NumPy walks forward from the previous hit. That was 1.4-1.6x faster than sorting both sides together (the
+    earlier method; measured on a shared machine), which stays as the fallback for ids that are not sorted."""
     out = np.zeros(len(pairs), dtype=np.float64)
     sizes = sh.sizes()
     for s in range(0, len(pairs), batch):

@@ -62,8 +62,7 @@ def observe_batch(checks: list[Check], batch, start: int, ctx: CheckContext, wor
             seconds[check.name] = round(seconds.get(check.name, 0.0) + time.perf_counter() - t0, 3)
     except BaseException:
         if pending is not None:
-            pending[0].shutdown(wait=True, cancel_futures=True)
-            _SHARED.clear()
+            _stop(pending[0])
         raise
     if pending is not None:
         got, lengths = _collect(*pending)
@@ -97,10 +96,15 @@ def _start_pool(checks: list[Check], pooled: list[int], batch, ctx: CheckContext
         # with fork, the first submit starts every worker: they copy _SHARED as it is now
         futs = {pool.submit(_run_slice, k, a, b): (k, a) for a, b in bounds for k in pooled}
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        _SHARED.clear()
+        _stop(pool)
         raise
     return pool, futs, pooled
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Wait for the workers (cancelling slices not started) and drop what they were forked with."""
+    pool.shutdown(wait=True, cancel_futures=True)
+    _SHARED.clear()
 
 
 def _collect(pool: ProcessPoolExecutor, futs: dict, pooled: list[int]):
@@ -114,8 +118,7 @@ def _collect(pool: ProcessPoolExecutor, futs: dict, pooled: list[int]):
             if lens is not None:
                 lengths.append((futs[f][1], lens))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        _SHARED.clear()
+        _stop(pool)
     for vs in by_check.values():
         vs.sort(key=lambda v: v.index)  # slices finish in any order
     return by_check, lengths

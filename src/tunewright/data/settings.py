@@ -190,7 +190,7 @@ class NearDuplicateSection(Section):
         "Jaccard >= short_threshold only.")
     short_band_threshold: float | None = Field(
         0.6, gt=0, le=1, description="The Jaccard the short inputs' LSH bands are tuned for (null: "
-        "short_threshold). Only 6-10 word pairs can be near-duplicates below 0.6; bands for 0.6 find 2.8x fewer "
+        "short_threshold). Only 6-10 word pairs can be near-duplicates below 0.6; bands for 0.6 find 2.5x fewer "
         "candidates to confirm at a recall 0.001-0.003 lower (benchmarks/data_audit/short_neardup.py).")
     short_edit_chars: int = Field(
         6, ge=1, description="Bytes one edited word is taken to change, its separator included (words average 5 "

@@ -24,7 +24,8 @@ class TokenLengthCheck(Check):
     rendering and tokenizing every example (benchmarks/data_audit_checks).
     """
 
-    EXACT_MARGIN = 16  # poolable: tokenizers runs serially in a forked worker (data/parallel.py)
+    EXACT_MARGIN = 16
+    # poolable (the default): tokenizers runs serially in a forked worker (data/parallel.py)
 
     def observe(self, batch: list[Example], start: int, ctx: CheckContext) -> list[Verdict]:
         return self.run(batch, ctx, start)
