@@ -15,7 +15,7 @@ back as recall. Writes results-<date>.json beside this file.
 Speed against a baseline checkout (``--compare-src``: its ``src``), arms interleaved, each a child process;
 writes compare-<date>.json:
 
-    python benchmarks/data_audit_checks/run.py --compare-src /tmp/tw-bf84d80/src --rounds 1
+    python benchmarks/data_audit_checks/run.py --compare-src /tmp/tw-bf84d80/src --rounds 2 [--tag=-xeon]
 
 Memory (``--memory-records 1000000``): the same generator writes 1,000,000 records, and the full audit runs in
 a child process per arm whose peak RSS (ru_maxrss) is the result; target 4 GB. Baseline arm, same run: the
@@ -118,7 +118,7 @@ def memory(n: int, baseline_src: str | None) -> None:
         print(name, json.dumps(arms[name])[:300], flush=True)
     result = {"date": dt.date.today().isoformat(), "records": n, "file_mb": round(data.stat().st_size / 2**20),
               "planted": planted, "arms": arms, "target_peak_rss_mb": 4096,
-              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+              "cpu": cpu_model(), "cores": os.cpu_count(),
               "load_average_after": os.getloadavg()}
     if "in_memory_8c6c3fd" in arms and "peak_rss_mb" in arms.get("in_memory_8c6c3fd", {}):
         result["rss_ratio_streaming_vs_baseline"] = round(
@@ -130,7 +130,18 @@ def memory(n: int, baseline_src: str | None) -> None:
     print(json.dumps(result, indent=2))
 
 
-def compare(n: int, baseline_src: str, rounds: int) -> None:
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), which the audit's seconds depend on (2x between two 2-core VMs)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def compare(n: int, baseline_src: str, rounds: int, tag: str = "") -> None:
     """Wall seconds of the full audit, baseline code against this code, arms interleaved in one run."""
     tmp = Path(tempfile.mkdtemp(prefix="tw-audit-cmp-"))
     records, _ = make_records(n)
@@ -156,9 +167,9 @@ def compare(n: int, baseline_src: str, rounds: int) -> None:
               "counts": {k: {"used": v[0]["used"], "quarantined": v[0]["quarantined"], "reasons": v[0]["reasons"]}
                          for k, v in arms.items()},
               "check_seconds": {k: v[0]["check_seconds"] for k, v in arms.items()}, "target_seconds": 30,
-              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+              "cpu": cpu_model(), "cores": os.cpu_count(),
               "load_average_after": os.getloadavg()}
-    out = Path(__file__).with_name(f"compare-{result['date']}.json")
+    out = Path(__file__).with_name(f"compare-{result['date']}{tag}.json")
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: result[k] for k in ("best_seconds", "speedup_vs_baseline", "same_counts_workers_1_and_2")},
                      indent=2))
@@ -174,11 +185,12 @@ def main() -> None:
     ap.add_argument("--compare-src", help="speed against another checkout's src (the baseline): arms baseline "
                     "workers=1, this workers=2, this workers=1, each a child process, --rounds times interleaved")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--tag", default="", help="suffix of the compare file (compare-<date><tag>.json)")
     args = ap.parse_args()
     if args.child:
         return child(*args.child)
     if args.compare_src:
-        return compare(args.records, args.compare_src, args.rounds)
+        return compare(args.records, args.compare_src, args.rounds, args.tag)
     if args.memory_records:
         return memory(args.memory_records, args.baseline_src)
     tmp = Path(tempfile.mkdtemp(prefix="tw-audit-bench-"))
@@ -215,7 +227,7 @@ def main() -> None:
                                                "records_per_s": round(base_rate)},
         "token_length_batched_records_per_s": round(args.records / tl) if tl else None,
         "token_length_speedup": round((args.records / tl) / base_rate, 2) if tl else None,
-        "target_seconds": 60, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "target_seconds": 60, "cpu": cpu_model(), "cores": os.cpu_count(),
         "load_average_after": os.getloadavg(),  # the 2 cores are shared with other work: > 2 means contention
     }
     out = Path(__file__).with_name(f"results-{result['date']}.json")

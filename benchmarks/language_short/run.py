@@ -8,11 +8,13 @@ schelling_point Wikipedia / OpenWebText paragraphs. Only texts of ``--min-letter
 (what ``audit.quality.language_min_chars`` skipped). Each setting decides "not English" among the configured
 candidate languages (en, de, fr, es, it, pt, nl); recall per language and the false-positive rate on English
 are reported; "headings skipped" leaves out what ``quality.looks_like_heading`` calls a heading or a line of
-numbers, as the audit does since 2026-12-02. The cost: the audit's short-text detector on 20,000 texts
+numbers, as the audit does since 2026-12-02; "English words skipped" also leaves out texts holding an
+English word the other candidates do not spell (``quality.has_english_only_word``), the audit's default
+since the third session of 2026-12-02. The cost: the audit's short-text detector on 20,000 texts
 (the sets cycled), and the share of each English set that the fast path (``clearly_english``) keeps from the
 detector. Writes results-<date>.json beside this file.
 
-    PYTHONPATH=src python benchmarks/language_short/run.py [--min-letters 20]
+    PYTHONPATH=src python benchmarks/language_short/run.py [--min-letters 20] [--tag TAG]
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
 from tunewright.assets import resolve_path
-from tunewright.data.quality import clearly_english, letter_count, looks_like_heading
+from tunewright.data.quality import clearly_english, has_english_only_word, letter_count, looks_like_heading
 
 SOURCES = {"fr": ["french-exams-qa"], "de": ["german-exams-qa"], "es": ["spanish-exams-qa"],
            "it": ["italian-exams-qa"], "pt": ["portuguese-exams-qa", "portuguese-sarcasm"], "en": ["ner_finance"],
@@ -72,6 +74,7 @@ def detector(high: bool, distance: float = 0.0):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--min-letters", type=int, default=20)
+    ap.add_argument("--tag", default="", help="suffix of the results file (results-<date><tag>.json)")
     args = ap.parse_args()
     data = {lang: short_texts(lang, args.min_letters) for lang in SOURCES}
     settings = {"low accuracy (the audit's setting for 80+ letters)": (False, 0.0, False),
@@ -80,7 +83,9 @@ def main() -> None:
                 "high accuracy, min relative distance 0.1": (True, 0.1, False),
                 "high accuracy, min relative distance 0.25": (True, 0.25, False),
                 "high accuracy, min relative distance 0.25, headings skipped": (True, 0.25, True),
-                "high accuracy, min relative distance 0.1, headings skipped": (True, 0.1, True)}
+                "high accuracy, min relative distance 0.1, headings skipped": (True, 0.1, True),
+                "high accuracy, min relative distance 0.25, headings and English words skipped": (True, 0.25, "en"),
+                "high accuracy, min relative distance 0.1, headings and English words skipped": (True, 0.1, "en")}
     out = {"date": dt.date.today().isoformat(), "min_letters": args.min_letters, "max_letters": 79,
            "texts": {k: len(v) for k, v in data.items()}, "candidates": CANDIDATES, "load_average": os.getloadavg(),
            "headings": {k: sum(map(looks_like_heading, v)) for k, v in data.items()}, "settings": {}}
@@ -93,13 +98,13 @@ def main() -> None:
     det.detect_language_of("warm up")  # high-accuracy models load lazily: first, before any other arm
     load = time.perf_counter() - t0
     rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
-    skipped = [t for t in texts if looks_like_heading(t)]
+    skipped = [t for t in texts if looks_like_heading(t) or has_english_only_word(t)]
     t0 = time.perf_counter()
-    det.detect_languages_in_parallel_of([t for t in texts if not looks_like_heading(t)])
+    det.detect_languages_in_parallel_of([t for t in texts if not (looks_like_heading(t) or has_english_only_word(t))])
     out["cost_20000_texts"] = {"model_load_seconds": round(load, 1), "model_load_peak_rss_mb": round(rss),
                                "detect_seconds": round(time.perf_counter() - t0, 1),
-                               "headings_skipped": len(skipped), "cpu_count": os.cpu_count(),
-                               "load_average": os.getloadavg(), "note": "shared machine"}
+                               "headings_and_english_skipped": len(skipped), "cpu_count": os.cpu_count(),
+                               "load_average": os.getloadavg()}
     print("cost:", out["cost_20000_texts"], flush=True)
     foreign = [k for k in data if k not in ENGLISH]
     for name, (high, dist, skip) in settings.items():
@@ -107,7 +112,8 @@ def main() -> None:
         det = detector(high, dist)
         res = {}
         for lang, texts in data.items():
-            keep = [t for t in texts if not (skip and looks_like_heading(t))]
+            keep = [t for t in texts if not (skip and looks_like_heading(t))
+                    and not (skip == "en" and has_english_only_word(t))]
             got = det.detect_languages_in_parallel_of(keep)
             codes = [g.iso_code_639_1.name.lower() if g is not None else None for g in got]
             flagged = sum(c is not None and c != "en" for c in codes)
@@ -126,7 +132,7 @@ def main() -> None:
         print(name, res["summary"], flush=True)
     out["fast_path_share"] = {k: round(sum(map(clearly_english, data[k])) / max(len(data[k]), 1), 4) for k in ENGLISH}
     print("fast path:", out["fast_path_share"])
-    path = Path(__file__).with_name(f"results-{out['date']}.json")
+    path = Path(__file__).with_name(f"results-{out['date']}{args.tag}.json")
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(out["texts"], "->", path)
 

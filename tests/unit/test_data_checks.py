@@ -157,19 +157,34 @@ def test_language_other_than_declared():
     assert got == {2, 3, 4}
 
 
-def test_short_texts_are_language_checked_when_asked():
+def test_short_texts_are_language_checked_by_default():
     from tunewright.config import QualitySection
 
     short = [ex("Der Vertrag endet am Jahresende.", "Ja."), ex("La banque paie les frais du dossier.", "Oui."),
              ex("The Borrower shall repay 5,000,000 to SVB by May 2021.", "ok"),  # English, names and numbers
              ex("Kurz.", "Ja.")]  # under 20 letters: never judged
-    assert flagged(LanguageCheck(), short, "wrong_language") == set()  # under language_min_chars: skipped
-    a = AuditSection(quality=QualitySection(language_short_min_chars=20))
-    assert flagged(LanguageCheck(), short, "wrong_language", CheckContext(audit=a)) == {0, 1}
+    assert flagged(LanguageCheck(), short, "wrong_language") == {0, 1}
+    off = AuditSection(quality=QualitySection(language_short_min_chars=None))
+    assert flagged(LanguageCheck(), short, "wrong_language", CheckContext(audit=off)) == set()
     # headings and lines of numbers are what the short-text detector misreads as French: skipped
     headings = [ex("Section 7 . 2 Indemnification .", "[]"), ex("6 AFFIRMATIVE COVENANTS", "[]"),
                 ex("ARTICLE VII NO RECOURSE TO ISSUER ; INDEMNIFICATION", "[]"), ex("( 212 ) 688 - 5994 ext 12", "[]")]
-    assert flagged(LanguageCheck(), headings + short, "wrong_language", CheckContext(audit=a)) == {4, 5}
+    assert flagged(LanguageCheck(), headings + short, "wrong_language") == {4, 5}
+
+
+def test_short_english_with_foreign_names_is_not_foreign():
+    from tunewright.data.quality import _detector, has_english_only_word
+
+    # the high-accuracy detector reads this line as Italian; its English words ("It", "to") keep it
+    text = "It stands as a tribute to Italian inventor Guglielmo Marconi."
+    det = _detector(("de", "en", "es", "fr", "it", "nl", "pt"), 0.25)
+    assert det.detect_language_of(text).iso_code_639_1.name.lower() != "en"
+    assert has_english_only_word(text)
+    assert flagged(LanguageCheck(), [ex(text, "ok")], "wrong_language") == set()
+    # the words are whole words: "He" (helium) and "Até" (Portuguese) are not English-only words
+    assert not has_english_only_word("Até pensei em te responder, mas depois lembrei.")
+    assert not has_english_only_word("Zwei Deuteriumkerne verbinden sich zu einem 3 He-Isotop.")
+    assert has_english_only_word("The clause") and not has_english_only_word("Théâtre du Soleil")
 
 
 def test_looks_like_heading():

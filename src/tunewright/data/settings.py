@@ -90,14 +90,16 @@ class QualitySection(Section):
         description="Texts with fewer letters than this are not language-checked (names and short lines fool "
         "detectors).")
     language_short_min_chars: int | None = Field(
-        None, ge=1, description="Also check texts from this many letters up to language_min_chars, with lingua's "
+        20, ge=1, description="Also check texts from this many letters up to language_min_chars, with lingua's "
         "high-accuracy models and a minimum relative distance (language_short_min_distance) that leaves an unsure "
-        "text undecided; headings and lines of numbers are skipped (three words in four capitalised, or under half "
-        "letters). Measured on real 20-79 letter sentences (benchmarks/language_short, 2026-12-02): 20 finds 96.6% "
-        "of French/German/Spanish/Italian/Portuguese ones and flags 0 of 351 English loan-agreement lines but 0.7% "
-        "of 7,548 English legal, medical and encyclopedic ones (Latin medical terms such as 'a) Salmonella "
-        "typhimurium', foreign names), which wrong_language drops; the models take up to ~5 s and ~200 MB to load. "
-        "Null: short texts are not checked.")
+        "text undecided. Skipped: headings and lines of numbers (three words in four capitalised, or under half "
+        "letters) and, when English is declared, texts holding an English word the other candidates do not spell "
+        "('the', 'with', 'which', ...). Measured on real 20-79 letter sentences (benchmarks/language_short, "
+        "2026-12-02): finds 96.6% of French/German/Spanish/Italian/Portuguese ones; flags 0 of 351 English "
+        "loan-agreement lines and 0.38% of 7,548 English legal, medical and encyclopedic ones (a quarter of "
+        "those are foreign sentences inside the English sources; the rest Latin medical answer options such as "
+        "'a) Salmonella typhimurium'). The models take up to ~5 s and ~200 MB to load, only when a short text "
+        "is left to judge. Null: short texts are not checked.")
     language_short_min_distance: float = Field(
         0.25, ge=0, lt=1, description="lingua's minimum relative distance for short texts (0.1: recall 0.987, "
         "English false positives 2.0%; 0.25: 0.972 and 1.1%).")
