@@ -7,19 +7,26 @@ second):
 
 - grid: every combination of the space's choices (G of them; Optuna's GridSampler), each trial also scored at
   the pruning rung (keep_fraction 1: nothing is pruned, so every rung value is known);
-- tpe: the default sampler with at most G/3 trials, no pruning.
+- tpe (``--real-tpe``): the default sampler with at most G/3 trials, no pruning.
+
+The space (since the fourth session of 2026-12-02): learning rate {1e-4, 3e-4, 1e-3, 3e-3} x ewc_lambda
+{0, 0.02, 0.1} x replay_fraction {0, 0.1}, G = 24, so G/3 = 8 trials; the general slice is tuning's default
+(20 paragraphs per file, 40 MMLU questions). The first version (3 x 3, a 4-paragraph slice) measured the
+slice's noise more than the sampler.
 
 Hypervolume is over (validation metric up, general ability change up) from the reference point (0, worst
 ability change of the grid - 0.01). Compute is the trials' measured seconds (training plus evaluation).
 
 Because training is deterministic for a seed, the grid's trials are a lookup table of what any trial of this
-space would score. On that table the script replays many sampler seeds (real Optuna samplers, ask/tell):
-TPE and random search with G/3 trials, and TPE with the Pareto successive halving of `tune` (tuning.rungs,
-keep_fraction, min_peers) at the same compute budget as the no-pruning replay of that seed. A pruned trial
-costs its training up to the rung plus the rung's evaluation (both measured on the grid's trials). The replay is what the distribution over seeds comes from; the real tpe
-study checks that the table holds (its trials must reproduce the grid's numbers for the same settings).
+space would score. On that table the script replays many sampler seeds (real Optuna samplers, ask/tell), each
+study starting with the default configuration as `tune` does: random search and TPE with G/3 trials (TPE with
+Optuna's 10 startup trials, and with ``n_startup_trials`` 2 and 3), and each TPE with the Pareto successive
+halving of `tune` (tuning.rungs, keep_fraction, min_peers) at the same compute budget as its no-pruning
+replay. A pruned trial costs its training up to the rung plus the rung's evaluation (both measured on the
+grid's trials). The replay is what the distribution over seeds comes from; the real tpe study checks that the
+table holds (its trials must reproduce the grid's numbers for the same settings).
 
-    PYTHONPATH=src python benchmarks/tuning/run.py [--steps 16] [--replays 200]
+    PYTHONPATH=src python benchmarks/tuning/run.py [--steps 16] [--replays 200] [--tag=-g24]
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -40,8 +48,20 @@ from tunewright.project import Run  # noqa: E402
 from tunewright.studies.subrun import child_config  # noqa: E402
 from tunewright.studies.tune import keep_at_rung, tune  # noqa: E402
 
-LRS = [3e-4, 1e-3, 3e-3]
+
+def cpu_model() -> str:
+    """The CPU's model name: trial seconds depend on it (2x between two 2-core VMs of this project)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+LRS = [1e-4, 3e-4, 1e-3, 3e-3]
 EWC = [0.0, 0.02, 0.1]
+REPLAY = [0.0, 0.1]
+SPACE = {"training.learning_rate": LRS, "training.ewc_lambda": EWC, "training.replay_fraction": REPLAY}
+DEFAULT = (1e-3, 0.0, 0.0)  # the demo's own values: `tune` enqueues them as trial 0, and so does every replay
+STARTUPS = (None, 2, 3)  # TPE's n_startup_trials in the replays (None: Optuna's default, 10)
 
 
 def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> float:
@@ -56,29 +76,30 @@ def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> 
 
 
 def space_yaml() -> str:
-    return ("{training.learning_rate: {choices: [" + ", ".join(f"{v:g}" for v in LRS) + "]}, "
-            "training.ewc_lambda: {choices: [" + ", ".join(f"{v:g}" for v in EWC) + "]}}")
+    return "{" + ", ".join(f"{k}: {{choices: [" + ", ".join(f"{v:g}" for v in vs) + "]}" for k, vs in SPACE.items()) + "}"
 
 
-def key_of(overrides: list[str]) -> tuple[float, float]:
+def key_of(overrides: list[str]) -> tuple[float, ...]:
     d = dict(o.split("=", 1) for o in overrides)
-    return float(d["training.learning_rate"]), float(d["training.ewc_lambda"])
+    return tuple(float(d[k]) for k in SPACE)
 
 
 def replay(table: dict, n_trials: int, seed: int, sampler: str, budget: float | None, rung_key: str,
-           keep_fraction: float, min_peers: int) -> dict:
-    """One study on the lookup table: n_trials (no pruning) or, with ``budget``, trials until the compute is spent
-    with Pareto successive halving at the rung."""
+           keep_fraction: float, min_peers: int, startup: int | None = None) -> dict:
+    """One study on the lookup table, the default configuration first (as `tune` enqueues it): n_trials (no
+    pruning) or, with ``budget``, trials until the compute is spent with Pareto successive halving at the rung."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    s = (optuna.samplers.TPESampler(seed=seed, multivariate=True) if sampler == "tpe"
+    kw = {} if startup is None else {"n_startup_trials": startup}
+    s = (optuna.samplers.TPESampler(seed=seed, multivariate=True, **kw) if sampler == "tpe"
          else optuna.samplers.RandomSampler(seed=seed))
     study = optuna.create_study(directions=["maximize", "maximize"], sampler=s)
+    study.enqueue_trial(dict(zip(SPACE, DEFAULT)))
     spent, done, rungs = 0.0, [], {}
     while (budget is None and len(done) < n_trials) or (budget is not None and spent < budget):
         tr = study.ask()
-        k = (tr.suggest_categorical("lr", LRS), tr.suggest_categorical("ewc", EWC))
+        k = tuple(tr.suggest_categorical(name, vs) for name, vs in SPACE.items())
         row = table[k]
         if budget is not None:
             rungs[tr.number] = tuple(row["rungs"][rung_key])
@@ -96,7 +117,10 @@ def replay(table: dict, n_trials: int, seed: int, sampler: str, budget: float | 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=16)
-    p.add_argument("--validation", type=int, default=16)
+    p.add_argument("--validation", type=int, default=24)
+    p.add_argument("--paragraphs", type=int, default=20, help="general slice: perplexity paragraphs per file")
+    p.add_argument("--mmlu", type=int, default=40, help="general slice: MMLU questions")
+    p.add_argument("--tag", default="", help="suffix of the results file (results-<date><tag>.json)")
     p.add_argument("--replays", type=int, default=200)
     p.add_argument("--real-tpe", action="store_true", help="also run a real TPE study of G/3 trials (3 more "
                    "trainings) and check that its trials reproduce the grid's numbers")
@@ -104,10 +128,10 @@ def main() -> None:
     a = p.parse_args()
     date = time.strftime("%Y-%m-%d")
     out_dir = Path(a.out or Path("/tmp") / f"tw-tuning-{date}")
-    G = len(LRS) * len(EWC)
+    G = math.prod(len(v) for v in SPACE.values())
     k = G // 3
     common = [f"project.runs_dir={out_dir / 'runs'}", "project.name=tuning-bench", f"training.max_steps={a.steps}",
-              "training.mitigation=off", "tuning.general_paragraphs=4", "tuning.general_mmlu=8",
+              "training.mitigation=off", f"tuning.general_paragraphs={a.paragraphs}", f"tuning.general_mmlu={a.mmlu}",
               f"tuning.max_validation_examples={a.validation}", f"tuning.space={space_yaml()}", "tuning.rerun_top=0",
               "tuning.min_peers=3", "tuning.keep_fraction=0.5", "tuning.rungs=[0.5]"]
     cfg = load_demo_config(True, common)
@@ -171,25 +195,27 @@ def main() -> None:
                 "mean_pruned": sum(r["pruned"] for r in rows) / len(rows)}
 
     t = arm_cfg["grid"].tuning
-    rep = {"tpe": [], "random": [], "tpe_pruned_same_budget": []}
+    rep = {"random": []}
     for seed in range(a.replays):
-        no_prune = replay(table, k, seed, "tpe", None, rung_key, t.keep_fraction, t.min_peers)
-        rep["tpe"].append(no_prune)
         rep["random"].append(replay(table, k, seed, "random", None, rung_key, t.keep_fraction, t.min_peers))
-        rep["tpe_pruned_same_budget"].append(replay(table, k, seed, "tpe", no_prune["seconds"], rung_key,
-                                                    0.5, t.min_peers))
+        for st in STARTUPS:
+            name = "tpe" if st is None else f"tpe_startup_{st}"
+            no_prune = replay(table, k, seed, "tpe", None, rung_key, t.keep_fraction, t.min_peers, st)
+            rep.setdefault(name, []).append(no_prune)
+            rep.setdefault(name + "_pruned_same_budget", []).append(
+                replay(table, k, seed, "tpe", no_prune["seconds"], rung_key, 0.5, t.min_peers, st))
     res = {"date": date, "setup": {"task": "ner_finance (quick demo subset)", "model": cfg.model.name_or_path,
                                    "steps": a.steps, "rung_step": rung_step, "validation_examples": a.validation,
-                                   "general_slice": {"paragraphs_per_file": 4, "mmlu": 8},
-                                   "space": {"learning_rate": LRS, "ewc_lambda": EWC}, "grid_size": G,
+                                   "general_slice": {"paragraphs_per_file": a.paragraphs, "mmlu": a.mmlu},
+                                   "space": SPACE, "default": DEFAULT, "grid_size": G,
+                                   "cpu": cpu_model(), "load_average_after": os.getloadavg(),
                                    "tune_trials": k, "replays": a.replays, "hypervolume_reference": ref,
                                    "setup_seconds": round(setup_s), "wall_seconds": {k_: round(v) for k_, v in wall.items()}},
            "grid": {"hypervolume": hv_grid, "seconds": grid_s,
-                    "table": [{"learning_rate": lr, "ewc_lambda": e, **{x: v for x, v in r.items()}}
-                              for (lr, e), r in table.items()]},
+                    "table": [{**dict(zip(SPACE, key)), **r} for key, r in table.items()]},
            "tpe_real_study": real,
            "replay": {name: summary(rows) for name, rows in rep.items()}}
-    path = Path(__file__).parent / f"results-{date}.json"
+    path = Path(__file__).parent / f"results-{date}{a.tag}.json"
     path.write_text(json.dumps(res, indent=2, default=lambda o: list(o) if isinstance(o, tuple) else str(o)) + "\n",
                     encoding="utf-8")
     print(json.dumps({k_: res[k_] for k_ in ("grid", "tpe_real_study", "replay")}, indent=2, default=str))

@@ -103,3 +103,13 @@ def test_pareto_successive_halving_keeps_the_best_layers():
     assert keep == {0, 1, 2, 4}  # quota ceil(2.5)=3: the front (2) plus the whole second layer
     assert {k for k in pts if keep_at_rung(pts, k, 0.2, 3)} == {0, 1}
     assert keep_at_rung({0: (0.0, -1.0), 1: (1.0, 0.0)}, 0, 0.5, 3)  # too few peers: nobody is pruned
+
+
+def test_tpe_startup_trials_come_from_the_config():
+    from tunewright.studies.tune import _sampler
+
+    assert _sampler(load_demo_config(True))._n_startup_trials == 10  # null: Optuna's default
+    cfg = load_demo_config(True, ["tuning.n_startup_trials=2"])
+    assert _sampler(cfg)._n_startup_trials == 2
+    with pytest.raises(Exception, match="n_startup_trials"):
+        load_demo_config(True, ["tuning.n_startup_trials=-1"])

@@ -56,6 +56,10 @@ class TuningSection(Section):
                                                            "study; 'grid' tries every combination of the choices "
                                                            "(set tuning.trials to their count).")
     seed: int = Field(0, description="Seed of the sampler.")
+    n_startup_trials: int | None = Field(None, ge=0, description="TPE: trials sampled at random before the model "
+                                         "of good and bad settings is used (the default configuration, trial 0, "
+                                         "counts). Null: Optuna's default, 10, so a study of up to 10 trials is a "
+                                         "random search (benchmarks/tuning measures both).")
     storage: str | None = Field(None, description="Optuna storage URL; default a JournalStorage file in the run "
                                 "(tuning/journal.log; safe for several processes on one machine). A "
                                 "postgresql+psycopg:// URL lets workers on many machines join one study.")

@@ -263,7 +263,8 @@ def _sampler(cfg: Config):
                               "has a range")
         return optuna.samplers.GridSampler({k: [_hashable(c) for c in d.choices] for k, d in t.space.items()},
                                            seed=t.seed)
-    return optuna.samplers.TPESampler(seed=t.seed, multivariate=True)
+    kw = {} if t.n_startup_trials is None else {"n_startup_trials": t.n_startup_trials}
+    return optuna.samplers.TPESampler(seed=t.seed, multivariate=True, **kw)
 
 
 def open_study(run: Run, cfg: Config):
