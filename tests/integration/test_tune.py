@@ -58,6 +58,8 @@ def test_tune_end_to_end_and_resume(tmp_path, tiny_model_dir):
     t0 = ([t["overrides"] for t in res["trials"] if t["number"] == 0]
           + [p["overrides"] for p in res["pruned"] if p["number"] == 0])[0]
     assert "training.learning_rate=0.001" in t0 and "training.ewc_lambda=0.0" in t0
+    # then the auto-mitigation arms the space holds (ewc 0.1 is not among its choices)
+    assert res["started_from"] == {"1": "mitigation arm: ewc 0.02", "2": "mitigation arm: lr x0.25"}
     # the top trial was re-run with another seed and the choice follows the stated rule
     rerun = [t for t in res["trials"] if len(t["seed_metrics"]) == 2]
     assert len(rerun) == 1 and (run.path / "tuning" / f"trial-{rerun[0]['number']:03d}-seed7").is_dir()
@@ -113,3 +115,20 @@ def test_tpe_startup_trials_come_from_the_config():
     assert _sampler(cfg)._n_startup_trials == 2
     with pytest.raises(Exception, match="n_startup_trials"):
         load_demo_config(True, ["tuning.n_startup_trials=-1"])
+
+
+def test_a_fresh_study_starts_from_the_default_and_the_mitigation_arms():
+    from tunewright.studies.tune import starting_points
+
+    cfg = load_demo_config(True)  # default space: lr [3e-5, 2e-3] log, ewc choices [0, 0.005, 0.02, 0.1], ...
+    pts = starting_points(cfg, cfg.tuning.space)
+    assert [label for _, label in pts] == ["default", "mitigation arm: ewc 0.02", "mitigation arm: lr x0.25",
+                                          "mitigation arm: ewc 0.1, lr x0.25"]
+    lr = cfg.training.learning_rate
+    assert pts[0][0]["training.ewc_lambda"] == 0 and pts[1][0]["training.ewc_lambda"] == 0.02
+    assert pts[1][0]["training.learning_rate"] == lr and pts[2][0]["training.learning_rate"] == float(f"{lr * 0.25:.3g}")
+    # an arm whose key the space does not search, or whose value it does not hold, is left out
+    narrow = load_demo_config(True, ["tuning.space={training.learning_rate: {low: 1e-4, high: 2e-3, log: true}}"])
+    assert [label for _, label in starting_points(narrow, narrow.tuning.space)] == ["default", "mitigation arm: lr x0.25"]
+    off = load_demo_config(True, ["tuning.start_from_mitigation_arms=false"])
+    assert len(starting_points(off, off.tuning.space)) == 1

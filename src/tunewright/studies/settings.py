@@ -56,6 +56,10 @@ class TuningSection(Section):
                                                            "study; 'grid' tries every combination of the choices "
                                                            "(set tuning.trials to their count).")
     seed: int = Field(0, description="Seed of the sampler.")
+    start_from_mitigation_arms: bool = Field(True, description="A fresh study's first trials are the default "
+                                             "configuration and then each arm of training.mitigation_arms applied "
+                                             "to it (where the space holds the keys it sets), so the study scores "
+                                             "what auto-mitigation would try before it samples.")
     n_startup_trials: int | None = Field(None, ge=0, description="TPE: trials sampled at random before the model "
                                          "of good and bad settings is used (the default configuration, trial 0, "
                                          "counts). Null: Optuna's default, 10, so a study of up to 10 trials is a "
