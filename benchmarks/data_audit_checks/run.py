@@ -31,7 +31,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
 import resource
 import subprocess
@@ -46,6 +45,7 @@ from tunewright.pipeline import load_demo_config
 from tunewright.data.audit import audit_data, read_inputs
 from tunewright.data.token_length import chat_token_length
 from tunewright.models import load_tokenizer, resolve_model
+from tunewright.precision import cpu_model
 
 PLANTS = {  # reason the audit should report -> how to damage a record
     "pii_email": lambda u, a, r: (u + f" Contact {r.choice(['ann', 'bo', 'cy'])}.{r.randint(1, 999)}@lender.com.", a),
@@ -128,17 +128,6 @@ def memory(n: int, baseline_src: str | None) -> None:
     out = Path(__file__).with_name(f"memory-{result['date']}.json")
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), which the audit's seconds depend on (2x between two 2-core VMs)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def compare(n: int, baseline_src: str, rounds: int, tag: str = "") -> None:

@@ -44,17 +44,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tunewright.pipeline import Session, load_demo_config, run_all  # noqa: E402
+from tunewright.precision import cpu_model  # noqa: E402
 from tunewright.project import Run  # noqa: E402
 from tunewright.studies.subrun import child_config  # noqa: E402
 from tunewright.studies.tune import keep_at_rung, tune  # noqa: E402
-
-
-def cpu_model() -> str:
-    """The CPU's model name: trial seconds depend on it (2x between two 2-core VMs of this project)."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 LRS = [1e-4, 3e-4, 1e-3, 3e-3]
 EWC = [0.0, 0.02, 0.1]
