@@ -26,7 +26,12 @@ replay. A pruned trial costs its training up to the rung plus the rung's evaluat
 grid's trials). The replay is what the distribution over seeds comes from; the real tpe study checks that the
 table holds (its trials must reproduce the grid's numbers for the same settings).
 
+Each change against its baseline (n_startup_trials against Optuna's 10, pruning against none) is also given as a
+paired interval: the mean over seeds of the seed's ratio with the change minus without, bootstrapped over seeds.
+``--replay-from results.json`` redoes only the replays on an earlier run's table (seconds, no training).
+
     PYTHONPATH=src python benchmarks/tuning/run.py [--steps 16] [--replays 200] [--tag=-g24]
+    PYTHONPATH=src python benchmarks/tuning/run.py --replay-from benchmarks/tuning/results-2026-12-03-g24.json
 """
 
 from __future__ import annotations
@@ -107,6 +112,51 @@ def replay(table: dict, n_trials: int, seed: int, sampler: str, budget: float | 
             "pruned": len(study.trials) - len(done)}
 
 
+def replays(table: dict, k: int, n: int, rung_key: str, keep_fraction: float, min_peers: int) -> dict[str, list[dict]]:
+    """``n`` seeds of random search and of TPE (each startup setting), with and without pruning at the same compute."""
+    rep: dict[str, list[dict]] = {"random": []}
+    for seed in range(n):
+        rep["random"].append(replay(table, k, seed, "random", None, rung_key, keep_fraction, min_peers))
+        for st in STARTUPS:
+            name = "tpe" if st is None else f"tpe_startup_{st}"
+            no_prune = replay(table, k, seed, "tpe", None, rung_key, keep_fraction, min_peers, st)
+            rep.setdefault(name, []).append(no_prune)
+            rep.setdefault(name + "_pruned_same_budget", []).append(
+                replay(table, k, seed, "tpe", no_prune["seconds"], rung_key, 0.5, min_peers, st))
+    return rep
+
+
+def paired(a: list[float], b: list[float], n: int = 5000) -> list[float]:
+    """Mean of a - b over seeds and its 95% bootstrap interval (resampling seeds)."""
+    import random
+
+    rng = random.Random(0)
+    d = [x - y for x, y in zip(a, b)]
+    means = sorted(sum(d[rng.randrange(len(d))] for _ in d) / len(d) for _ in range(n))
+    return [sum(d) / len(d), means[int(0.025 * n)], means[int(0.975 * n)]]
+
+
+def summarize(rep: dict[str, list[dict]], table: dict, ref: tuple[float, float]) -> dict:
+    grid_pts = [(r["metric"], r["ability_change"]) for r in table.values()]
+    hv_grid, grid_s = hypervolume(grid_pts, ref), sum(r["seconds"] for r in table.values())
+    ratios = {name: [hypervolume(r["points"], ref) / hv_grid for r in rows] for name, rows in rep.items()}
+
+    def summary(name: str, rows: list[dict]) -> dict:
+        hv = sorted(ratios[name])
+        cr = sorted(r["seconds"] / grid_s for r in rows)
+        return {"hypervolume_ratio_median": hv[len(hv) // 2], "hypervolume_ratio_mean": sum(hv) / len(hv),
+                "share_reaching_95pct": sum(h >= 0.95 for h in hv) / len(hv),
+                "compute_ratio_median": cr[len(cr) // 2], "mean_completed_trials": sum(len(r["trials"]) for r in rows) / len(rows),
+                "mean_pruned": sum(r["pruned"] for r in rows) / len(rows)}
+
+    diffs = {f"{name}_minus_tpe": paired(ratios[name], ratios["tpe"]) for name in ratios if name.startswith("tpe_startup")
+             and not name.endswith("same_budget")}
+    diffs.update({f"{name}_minus_unpruned": paired(ratios[name], ratios[name[:-len("_pruned_same_budget")]])
+                  for name in ratios if name.endswith("_pruned_same_budget")})
+    return {"replay": {name: summary(name, rows) for name, rows in rep.items()},
+            "paired_mean_hypervolume_ratio": diffs}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=16)
@@ -118,7 +168,17 @@ def main() -> None:
     p.add_argument("--real-tpe", action="store_true", help="also run a real TPE study of G/3 trials (3 more "
                    "trainings) and check that its trials reproduce the grid's numbers")
     p.add_argument("--out", default=None)
+    p.add_argument("--replay-from", type=Path, default=None, help="skip training: replay on the grid table of this "
+                   "results file and print the replay summaries")
     a = p.parse_args()
+    if a.replay_from is not None:
+        old = json.loads(a.replay_from.read_text(encoding="utf-8"))
+        table = {tuple(r[k] for k in SPACE): r for r in old["grid"]["table"]}
+        rung_key = next(iter(old["grid"]["table"][0]["rungs"]))
+        rep = replays(table, math.prod(len(v) for v in SPACE.values()) // 3, a.replays, rung_key, 0.5, 3)
+        out = summarize(rep, table, tuple(old["setup"]["hypervolume_reference"]))
+        print(json.dumps(out, indent=2))
+        return
     date = time.strftime("%Y-%m-%d")
     out_dir = Path(a.out or Path("/tmp") / f"tw-tuning-{date}")
     G = math.prod(len(v) for v in SPACE.values())
@@ -179,24 +239,8 @@ def main() -> None:
         real = {"trials": len(tpe_trials), "hypervolume_ratio": hypervolume(tpe_pts, ref) / hv_grid,
                 "compute_ratio": sum(t["seconds"] for t in tpe_trials) / grid_s, "reproduces_grid": reproduce}
 
-    def summary(rows: list[dict]) -> dict:
-        hv = sorted(hypervolume(r["points"], ref) / hv_grid for r in rows)
-        cr = sorted(r["seconds"] / grid_s for r in rows)
-        return {"hypervolume_ratio_median": hv[len(hv) // 2], "hypervolume_ratio_mean": sum(hv) / len(hv),
-                "share_reaching_95pct": sum(h >= 0.95 for h in hv) / len(hv),
-                "compute_ratio_median": cr[len(cr) // 2], "mean_completed_trials": sum(len(r["trials"]) for r in rows) / len(rows),
-                "mean_pruned": sum(r["pruned"] for r in rows) / len(rows)}
-
     t = arm_cfg["grid"].tuning
-    rep = {"random": []}
-    for seed in range(a.replays):
-        rep["random"].append(replay(table, k, seed, "random", None, rung_key, t.keep_fraction, t.min_peers))
-        for st in STARTUPS:
-            name = "tpe" if st is None else f"tpe_startup_{st}"
-            no_prune = replay(table, k, seed, "tpe", None, rung_key, t.keep_fraction, t.min_peers, st)
-            rep.setdefault(name, []).append(no_prune)
-            rep.setdefault(name + "_pruned_same_budget", []).append(
-                replay(table, k, seed, "tpe", no_prune["seconds"], rung_key, 0.5, t.min_peers, st))
+    rep = replays(table, k, a.replays, rung_key, t.keep_fraction, t.min_peers)
     res = {"date": date, "setup": {"task": "ner_finance (quick demo subset)", "model": cfg.model.name_or_path,
                                    "steps": a.steps, "rung_step": rung_step, "validation_examples": a.validation,
                                    "general_slice": {"paragraphs_per_file": a.paragraphs, "mmlu": a.mmlu},
@@ -207,7 +251,7 @@ def main() -> None:
            "grid": {"hypervolume": hv_grid, "seconds": grid_s,
                     "table": [{**dict(zip(SPACE, key)), **r} for key, r in table.items()]},
            "tpe_real_study": real,
-           "replay": {name: summary(rows) for name, rows in rep.items()}}
+           **summarize(rep, table, ref)}
     path = Path(__file__).parent / f"results-{date}{a.tag}.json"
     path.write_text(json.dumps(res, indent=2, default=lambda o: list(o) if isinstance(o, tuple) else str(o)) + "\n",
                     encoding="utf-8")
