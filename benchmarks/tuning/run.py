@@ -60,6 +60,8 @@ REPLAY = [0.0, 0.1]
 SPACE = {"training.learning_rate": LRS, "training.ewc_lambda": EWC, "training.replay_fraction": REPLAY}
 DEFAULT = (1e-3, 0.0, 0.0)  # the demo's own values: `tune` enqueues them as trial 0, and so does every replay
 STARTUPS = (None, 2, 3)  # TPE's n_startup_trials in the replays (None: Optuna's default, 10)
+G = math.prod(len(v) for v in SPACE.values())  # the grid's size; studies get G // 3 trials
+KEEP_FRACTION, MIN_PEERS = 0.5, 3  # tune's pruning defaults, used by the pruned replays
 
 
 def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> float:
@@ -112,17 +114,17 @@ def replay(table: dict, n_trials: int, seed: int, sampler: str, budget: float | 
             "pruned": len(study.trials) - len(done)}
 
 
-def replays(table: dict, k: int, n: int, rung_key: str, keep_fraction: float, min_peers: int) -> dict[str, list[dict]]:
+def replays(table: dict, k: int, n: int, rung_key: str) -> dict[str, list[dict]]:
     """``n`` seeds of random search and of TPE (each startup setting), with and without pruning at the same compute."""
     rep: dict[str, list[dict]] = {"random": []}
     for seed in range(n):
-        rep["random"].append(replay(table, k, seed, "random", None, rung_key, keep_fraction, min_peers))
+        rep["random"].append(replay(table, k, seed, "random", None, rung_key, KEEP_FRACTION, MIN_PEERS))
         for st in STARTUPS:
             name = "tpe" if st is None else f"tpe_startup_{st}"
-            no_prune = replay(table, k, seed, "tpe", None, rung_key, keep_fraction, min_peers, st)
+            no_prune = replay(table, k, seed, "tpe", None, rung_key, KEEP_FRACTION, MIN_PEERS, st)
             rep.setdefault(name, []).append(no_prune)
             rep.setdefault(name + "_pruned_same_budget", []).append(
-                replay(table, k, seed, "tpe", no_prune["seconds"], rung_key, 0.5, min_peers, st))
+                replay(table, k, seed, "tpe", no_prune["seconds"], rung_key, KEEP_FRACTION, MIN_PEERS, st))
     return rep
 
 
@@ -175,18 +177,17 @@ def main() -> None:
         old = json.loads(a.replay_from.read_text(encoding="utf-8"))
         table = {tuple(r[k] for k in SPACE): r for r in old["grid"]["table"]}
         rung_key = next(iter(old["grid"]["table"][0]["rungs"]))
-        rep = replays(table, math.prod(len(v) for v in SPACE.values()) // 3, a.replays, rung_key, 0.5, 3)
+        rep = replays(table, G // 3, a.replays, rung_key)
         out = summarize(rep, table, tuple(old["setup"]["hypervolume_reference"]))
         print(json.dumps(out, indent=2))
         return
     date = time.strftime("%Y-%m-%d")
     out_dir = Path(a.out or Path("/tmp") / f"tw-tuning-{date}")
-    G = math.prod(len(v) for v in SPACE.values())
     k = G // 3
     common = [f"project.runs_dir={out_dir / 'runs'}", "project.name=tuning-bench", f"training.max_steps={a.steps}",
               "training.mitigation=off", f"tuning.general_paragraphs={a.paragraphs}", f"tuning.general_mmlu={a.mmlu}",
               f"tuning.max_validation_examples={a.validation}", f"tuning.space={space_yaml()}", "tuning.rerun_top=0",
-              "tuning.min_peers=3", "tuning.keep_fraction=0.5", "tuning.rungs=[0.5]"]
+              f"tuning.min_peers={MIN_PEERS}", f"tuning.keep_fraction={KEEP_FRACTION}", "tuning.rungs=[0.5]"]
     cfg = load_demo_config(True, common)
     t0 = time.perf_counter()
     parent, _ = run_all(cfg, force=True)  # the default configuration, trained and evaluated (no auto-mitigation)
@@ -239,8 +240,7 @@ def main() -> None:
         real = {"trials": len(tpe_trials), "hypervolume_ratio": hypervolume(tpe_pts, ref) / hv_grid,
                 "compute_ratio": sum(t["seconds"] for t in tpe_trials) / grid_s, "reproduces_grid": reproduce}
 
-    t = arm_cfg["grid"].tuning
-    rep = replays(table, k, a.replays, rung_key, t.keep_fraction, t.min_peers)
+    rep = replays(table, k, a.replays, rung_key)
     res = {"date": date, "setup": {"task": "ner_finance (quick demo subset)", "model": cfg.model.name_or_path,
                                    "steps": a.steps, "rung_step": rung_step, "validation_examples": a.validation,
                                    "general_slice": {"paragraphs_per_file": a.paragraphs, "mmlu": a.mmlu},

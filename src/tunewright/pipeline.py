@@ -40,11 +40,8 @@ QUICK_OVERRIDES = [
 
 
 # `demo --tune`: a small study (6 trials, the best re-run with a second seed, 60 validation examples; no new trial
-# starts after an hour). Quick: 3 trials on 16 validation examples and a small general slice. The full one keeps the
-# pruning rung and Optuna's 10 startup trials it was measured with (README, 2026-12-02); the defaults changed after
-# benchmarks/tuning (2026-12-03).
-DEMO_TUNE = ["tuning.trials=6", "tuning.rerun_top=1", "tuning.max_validation_examples=60", "tuning.max_hours=1",
-             "tuning.rungs=[0.5]", "tuning.n_startup_trials=10"]
+# starts after an hour). Quick: 3 trials on 16 validation examples and a small general slice.
+DEMO_TUNE = ["tuning.trials=6", "tuning.rerun_top=1", "tuning.max_validation_examples=60", "tuning.max_hours=1"]
 QUICK_TUNE = ["tuning.trials=3", "tuning.rerun_top=1", "tuning.general_paragraphs=4", "tuning.general_mmlu=8",
               "tuning.max_validation_examples=16"]
 

@@ -22,7 +22,7 @@ def _cfg(tmp_path, model_dir, extra=()):
     return load_demo_config(False, [
         *tiny_study_overrides(model_dir, tmp_path / "runs"),
         "tuning.trials=3", "tuning.rerun_top=1", "tuning.rerun_seeds=[7]", "tuning.general_paragraphs=2",
-        "tuning.general_mmlu=3", "tuning.max_validation_examples=6", "tuning.rungs=[0.5]",
+        "tuning.general_mmlu=3", "tuning.max_validation_examples=6",
         "tuning.space={training.learning_rate: {low: 0.0001, high: 0.01, log: true}, "
         "training.ewc_lambda: {choices: [0.0, 0.02]}}",
         *extra])
@@ -110,8 +110,7 @@ def test_pareto_successive_halving_keeps_the_best_layers():
 def test_tpe_startup_trials_come_from_the_config():
     from tunewright.studies.tune import _sampler
 
-    assert _sampler(load_demo_config(True))._n_startup_trials == 3  # the default (benchmarks/tuning)
-    assert _sampler(load_demo_config(True, ["tuning.n_startup_trials=null"]))._n_startup_trials == 10  # Optuna's
+    assert _sampler(load_demo_config(True))._n_startup_trials == 10  # null: Optuna's default
     cfg = load_demo_config(True, ["tuning.n_startup_trials=2"])
     assert _sampler(cfg)._n_startup_trials == 2
     with pytest.raises(Exception, match="n_startup_trials"):
