@@ -60,12 +60,12 @@ class TuningSection(Section):
                                              "configuration and then each arm of training.mitigation_arms applied "
                                              "to it (where the space holds the keys it sets), so the study scores "
                                              "what auto-mitigation would try before it samples.")
-    n_startup_trials: int | None = Field(3, ge=0, description="TPE: trials sampled at random before the model "
+    n_startup_trials: int | None = Field(None, ge=0, description="TPE: trials sampled at random before the model "
                                          "of good and bad settings is used (the enqueued trials, the default "
-                                         "configuration and the mitigation arms, count). 3: with Optuna's own "
-                                         "default (null: 10) a study of up to 10 trials is a random search; on "
-                                         "benchmarks/tuning (one task, 2026-12-03) 3 raised the mean hypervolume "
-                                         "ratio by 0.040 [0.007, 0.072] over 10.")
+                                         "configuration and the mitigation arms, count). Null: Optuna's default, "
+                                         "10, so a study of up to 10 trials is a random search. On benchmarks/tuning "
+                                         "(one task, 2026-12-03) 3 raised the mean hypervolume ratio by 0.040 "
+                                         "[0.007, 0.072] over 10; the default waits for a second task.")
     storage: str | None = Field(None, description="Optuna storage URL; default a JournalStorage file in the run "
                                 "(tuning/journal.log; safe for several processes on one machine). A "
                                 "postgresql+psycopg:// URL lets workers on many machines join one study.")
@@ -77,12 +77,12 @@ class TuningSection(Section):
     general_mmlu: int = Field(40, ge=1, description="MMLU questions of the tuning slice (after the final ones).")
     max_validation_examples: int | None = Field(None, ge=1, description="Score trials on at most this many "
                                                 "validation examples.")
-    rungs: list[float] = Field(default_factory=list, description="Pruning: shares of training.max_steps at which "
-                               "a trial is scored and compared with its peers at the same point (successive halving on "
-                               "the Pareto front of task metric and forgetting), e.g. [0.5]; [] (default) disables "
-                               "pruning: on benchmarks/tuning (one task, 2026-12-03) pruning at half the steps lowered "
-                               "the mean hypervolume ratio by 0.035 [0.024, 0.049] at the same compute, because the "
-                               "score at the rung did not predict the final one.")
+    rungs: list[float] = Field(default_factory=lambda: [0.5], description="Pruning: shares of training.max_steps "
+                               "at which a trial is scored and compared with its peers at the same point (successive "
+                               "halving on the Pareto front of task metric and forgetting); [] disables pruning. On "
+                               "benchmarks/tuning (one task, 2026-12-03) pruning at half the steps lowered the mean "
+                               "hypervolume ratio by 0.035 [0.024, 0.049] at the same compute (the score at the rung "
+                               "did not predict the final one); the default waits for a second task.")
     keep_fraction: float = Field(0.5, gt=0, le=1, description="Pruning: at each rung keep the trials in the best "
                                  "Pareto layers that hold this share of the peers; the rest stop there.")
     min_peers: int = Field(3, ge=1, description="Pruning: a rung prunes only once this many trials have reached it.")
